@@ -1,0 +1,91 @@
+//! CMSDK APB UART (ARM Cortex-M System Design Kit Technical Reference Manual, DDI 0479, §4.3).
+//!
+//! Transmit only, polled. The console is UART0; [`println!`](crate::println) writes to it.
+
+use core::fmt;
+use core::ptr::{read_volatile, write_volatile};
+
+/// Register offsets (CMSDK TRM table 4-5).
+#[repr(usize)]
+#[derive(Clone, Copy)]
+enum Reg {
+    /// DATA: write to transmit, read to receive.
+    Data = 0x00,
+    /// STATE: bit 0 TX buffer full, bit 1 RX buffer full.
+    State = 0x04,
+    /// CTRL: bit 0 TX enable, bit 1 RX enable.
+    Ctrl = 0x08,
+    /// BAUDDIV: baud rate divider, at least 16.
+    BaudDiv = 0x10,
+}
+
+const STATE_TX_FULL: u32 = 1 << 0;
+const CTRL_TX_EN: u32 = 1 << 0;
+
+/// One CMSDK UART, by base address. Zero-sized handle: copies are free and share the device.
+#[derive(Clone, Copy, Debug)]
+pub struct Uart {
+    base: usize,
+}
+
+impl Uart {
+    /// The UART at `base`.
+    pub const fn new(base: usize) -> Self {
+        Self { base }
+    }
+
+    /// UART0, the console.
+    pub const fn console() -> Self {
+        Self::new(crate::map::UART0)
+    }
+
+    fn read(&self, reg: Reg) -> u32 {
+        // SAFETY: `base` is a CMSDK UART on this board; registers are 32-bit and side-effect free
+        // to read except DATA, which is not read here.
+        unsafe { read_volatile((self.base + reg as usize) as *const u32) }
+    }
+
+    fn write(&self, reg: Reg, value: u32) {
+        // SAFETY: as in `read`; writing these registers has no effect on memory safety.
+        unsafe { write_volatile((self.base + reg as usize) as *mut u32, value) }
+    }
+
+    /// Enables the transmitter. BAUDDIV is set to 16 (the minimum; 1.56 Mbaud at 25 MHz), which
+    /// no emulator checks but real hardware needs to be non-zero.
+    pub fn enable_tx(&self) {
+        self.write(Reg::BaudDiv, 16);
+        self.write(Reg::Ctrl, self.read(Reg::Ctrl) | CTRL_TX_EN);
+    }
+
+    /// Sends one byte, waiting while the transmit buffer is full.
+    pub fn write_byte(&self, byte: u8) {
+        while self.read(Reg::State) & STATE_TX_FULL != 0 {}
+        self.write(Reg::Data, u32::from(byte));
+    }
+}
+
+impl fmt::Write for Uart {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        s.bytes().for_each(|b| self.write_byte(b));
+        Ok(())
+    }
+}
+
+/// Prints to the UART0 console, like `std::print!`.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = write!($crate::uart::Uart::console(), $($arg)*);
+    }};
+}
+
+/// Prints a line to the UART0 console, like `std::println!`.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = writeln!($crate::uart::Uart::console(), $($arg)*);
+    }};
+}
