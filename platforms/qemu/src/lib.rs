@@ -1,0 +1,485 @@
+//! twinbed's QEMU backend: runs a firmware ELF on `qemu-system-arm` for a board.
+//!
+//! - **Launch** through `duct`, paused (`-S`), with deterministic virtual time
+//!   (`-icount shift=N,sleep=off`: N ns per instruction, idle time skipped), UART0 and semihosting
+//!   on QEMU's stdout (read line by line), stderr kept in a file for error reports.
+//! - **QMP** (QEMU's control protocol, through the `qapi` crate) sets sensor values
+//!   (`qom-set /machine/peripheral/<id> temperature <milli-°C>`) and starts the machine.
+//! - **Sync on virtual time**: if the ELF has the testbed hook `twinbed_sample_hook`, a breakpoint
+//!   on it (through QEMU's gdbstub) stops the guest right before each sensor read. The virtual
+//!   clock is frozen while the VM is stopped, so sensor values set then land at a reproducible
+//!   point: the same inputs give the same console, byte for byte.
+//! - **Lifecycle**: a wall-clock timeout, and no orphan QEMU ever: the child is killed when the
+//!   run ends early or its handle is dropped, and it carries `PR_SET_PDEATHSIG` so the kernel kills
+//!   it if our process dies (even by SIGKILL). Ctrl-C reaches QEMU through the process group.
+
+pub mod gdb;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use twinbed_board::Board;
+
+/// Symbol of the testbed hook (see the firmware BSP's `testbed` module).
+pub const SAMPLE_HOOK_SYMBOL: &str = "twinbed_sample_hook";
+
+/// What can go wrong running QEMU. Guest failures are not errors: they are [`Outcome`]s.
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    /// The QEMU binary is not installed.
+    #[error(
+        "`{binary}` was not found on PATH (QEMU is not installed). Install it with \
+         `sudo apt-get install -y qemu-system-arm` (Debian/Ubuntu), or point TWINBED_QEMU at the \
+         binary; `cargo xtask test` and `cargo xtask emulate --engine qemu` install it for you."
+    )]
+    NotInstalled {
+        /// The binary looked for.
+        binary: String,
+    },
+    /// The board has no QEMU machine.
+    #[error("board `{board}` has no [qemu] machine in its board file, so QEMU cannot run it")]
+    NoMachine {
+        /// Board name.
+        board: String,
+    },
+    /// QEMU could not be started.
+    #[error("could not start {binary}: {source}")]
+    Spawn {
+        /// The binary.
+        binary: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// QEMU exited or broke before or while we were driving it.
+    #[error("QEMU died: {what}.{}", stderr_tail(.stderr))]
+    Died {
+        /// What we were doing or what happened.
+        what: String,
+        /// The tail of QEMU's stderr.
+        stderr: String,
+    },
+    /// A control channel (QMP or gdbstub) failed.
+    #[error("QEMU's {channel} channel failed while {doing}: {detail}.{}", stderr_tail(.stderr))]
+    Control {
+        /// `QMP` or `gdbstub`.
+        channel: &'static str,
+        /// What we were doing.
+        doing: String,
+        /// The error.
+        detail: String,
+        /// The tail of QEMU's stderr.
+        stderr: String,
+    },
+    /// Local I/O (temporary directory and such).
+    #[error("I/O error while {doing}: {source}")]
+    Io {
+        /// What we were doing.
+        doing: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn stderr_tail(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" QEMU's stderr ended with:\n{}", stderr.trim_end())
+    }
+}
+
+/// How to run a firmware.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The board (its `[qemu] machine` and sensor devices are used).
+    pub board: Board,
+    /// The firmware ELF.
+    pub elf: PathBuf,
+    /// `-icount shift=N,sleep=off` (N ns of virtual time per instruction); `None` runs QEMU
+    /// free (real time, not deterministic).
+    pub icount_shift: Option<u8>,
+    /// Wall-clock limit for the whole run.
+    pub timeout: Duration,
+    /// Address of the sample hook (from the ELF's symbols), if the firmware has one. With it,
+    /// the driver's [`Driver::on_sample`] is called at every sample.
+    pub sample_hook: Option<u32>,
+    /// Temperature (milli-°C) to set before the guest starts, if the board has a TMP105.
+    pub initial_temperature: Option<i32>,
+}
+
+/// A point where the guest is about to read its sensors (the sample hook's arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SamplePoint {
+    /// The guest's uptime in ms.
+    pub uptime_ms: u32,
+    /// The sample's index, from 0.
+    pub index: u32,
+}
+
+/// Whether to keep the run going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop the run now ([`Outcome::Stopped`]).
+    Stop,
+}
+
+/// The caller's side of a run: sees the console and steers sensors.
+pub trait Driver {
+    /// One line of guest console output (UART0 and semihosting), without its line ending.
+    fn on_line(&mut self, line: &str) -> Flow;
+    /// The guest stopped at the sample hook. Returns the temperature (milli-°C) to set on the
+    /// board's TMP105 before the guest reads it (`None`: leave it) and whether to go on.
+    fn on_sample(&mut self, at: SamplePoint) -> (Option<i32>, Flow);
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest exited (semihosting SYS_EXIT / SYS_EXIT_EXTENDED) with this status.
+    Exited(i32),
+    /// The driver asked to stop.
+    Stopped,
+    /// The wall-clock timeout passed first.
+    TimedOut,
+}
+
+/// The QEMU binary to use: `$TWINBED_QEMU`, else `qemu-system-arm` on PATH.
+pub fn find_qemu() -> Result<PathBuf, QemuError> {
+    let binary = std::env::var("TWINBED_QEMU").unwrap_or_else(|_| "qemu-system-arm".to_owned());
+    let p = Path::new(&binary);
+    if p.components().count() > 1 {
+        return if p.is_file() { Ok(p.to_owned()) } else { Err(QemuError::NotInstalled { binary }) };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(&binary))
+        .find(|c| c.is_file())
+        .ok_or(QemuError::NotInstalled { binary })
+}
+
+/// The command line (without the binary) for a run; public so users can reproduce a run by hand.
+pub fn command_line(cfg: &RunConfig, qmp: &Path, gdb: Option<&Path>) -> Result<Vec<String>, QemuError> {
+    let machine = cfg.board.qemu.as_ref().ok_or_else(|| QemuError::NoMachine { board: cfg.board.name.clone() })?;
+    let mut args: Vec<String> = vec![
+        "-M".into(),
+        machine.machine.clone(),
+        "-display".into(),
+        "none".into(),
+        "-monitor".into(),
+        "none".into(),
+        "-serial".into(),
+        "stdio".into(),
+        "-semihosting-config".into(),
+        "enable=on,target=native".into(),
+        "-S".into(),
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", qmp.display()),
+    ];
+    if let Some(shift) = cfg.icount_shift {
+        args.extend(["-icount".into(), format!("shift={shift},sleep=off")]);
+    }
+    if let Some(g) = gdb {
+        args.extend(["-gdb".into(), format!("unix:{},server=on,wait=off", g.display())]);
+    }
+    for d in &cfg.board.devices {
+        match d.model.as_str() {
+            "tmp105" => args.extend(["-device".into(), format!("tmp105,address=0x{:x},id={}", d.address, d.name)]),
+            other => tracing::warn!(target: "qemu", "device `{}` (model {other}) has no QEMU equivalent; left out", d.name),
+        }
+    }
+    args.extend(["-kernel".into(), cfg.elf.display().to_string()]);
+    Ok(args)
+}
+
+enum Event {
+    Line(String),
+    StdoutClosed,
+    Gdb(String),
+    GdbClosed,
+}
+
+/// A running QEMU, killed on drop.
+struct Child {
+    reader: Arc<duct::ReaderHandle>,
+    stderr_path: PathBuf,
+}
+
+impl Child {
+    fn stderr(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn died(&self, what: impl Into<String>) -> QemuError {
+        QemuError::Died { what: what.into(), stderr: self.stderr() }
+    }
+
+    fn kill(&self) {
+        if let Err(e) = self.reader.kill() {
+            tracing::debug!(target: "qemu", "kill: {e}");
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn connect(path: &Path, child: &Child, deadline: Instant, what: &str) -> Result<UnixStream, QemuError> {
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(_) if Instant::now() < deadline => {
+                if let Ok(Some(out)) = child.reader.try_wait() {
+                    return Err(child.died(format!("it exited ({}) before its {what} socket came up", out.status)));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(child.died(format!("its {what} socket did not come up in time ({e})"))),
+        }
+    }
+}
+
+type Qmp = qapi::Qmp<qapi::Stream<BufReader<UnixStream>, UnixStream>>;
+
+fn qmp_err(child: &Child, doing: impl Into<String>, e: impl std::fmt::Display) -> QemuError {
+    QemuError::Control { channel: "QMP", doing: doing.into(), detail: e.to_string(), stderr: child.stderr() }
+}
+
+fn set_temperature(qmp: &mut Qmp, child: &Child, device: &str, milli_c: i32) -> Result<(), QemuError> {
+    let path = format!("/machine/peripheral/{device}");
+    qmp.execute(&qapi::qmp::qom_set { path: path.clone(), property: "temperature".into(), value: milli_c.into() })
+        .map_err(|e| qmp_err(child, format!("setting {path} temperature to {milli_c}"), e))?;
+    Ok(())
+}
+
+/// Runs `cfg.elf` on QEMU until the guest exits, the driver stops it, or the timeout passes.
+pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuError> {
+    let binary = find_qemu()?;
+    let dir = tempfile::Builder::new()
+        .prefix("twinbed-qemu-")
+        .tempdir()
+        .map_err(|source| QemuError::Io { doing: "creating a temporary directory", source })?;
+    let qmp_path = dir.path().join("qmp.sock");
+    let gdb_path = dir.path().join("gdb.sock");
+    let stderr_path = dir.path().join("stderr.log");
+    let args = command_line(cfg, &qmp_path, cfg.sample_hook.map(|_| gdb_path.as_path()))?;
+    tracing::info!(target: "qemu", "{} {}", binary.display(), args.join(" "));
+
+    let reader = duct::cmd(&binary, &args)
+        .stdin_null()
+        .stderr_path(&stderr_path)
+        .unchecked()
+        .before_spawn(|command| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    // The kernel kills QEMU when the thread that spawned it dies: no orphans.
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            Ok(())
+        })
+        .reader()
+        .map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
+    let child = Child { reader: Arc::new(reader), stderr_path };
+    let deadline = Instant::now() + cfg.timeout;
+    let startup_deadline = Instant::now() + Duration::from_secs(10).min(cfg.timeout);
+
+    let (tx, rx) = mpsc::channel::<Event>();
+    spawn_stdout_reader(Arc::clone(&child.reader), tx.clone());
+
+    let qmp_stream = connect(&qmp_path, &child, startup_deadline, "QMP")?;
+    let qmp_reader = qmp_stream.try_clone().map_err(|e| qmp_err(&child, "cloning the socket", e))?;
+    let mut qmp: Qmp = qapi::Qmp::new(qapi::Stream::new(BufReader::new(qmp_reader), qmp_stream));
+    qmp.handshake().map_err(|e| qmp_err(&child, "negotiating capabilities", e))?;
+
+    let tmp105 = cfg.board.device_of_model("tmp105").map(|d| d.name.clone());
+    if let (Some(dev), Some(t)) = (&tmp105, cfg.initial_temperature) {
+        set_temperature(&mut qmp, &child, dev, t)?;
+    }
+
+    let mut gdb = match cfg.sample_hook {
+        Some(addr) => {
+            let stream = connect(&gdb_path, &child, startup_deadline, "gdbstub")?;
+            let gerr = |doing: &str, e: std::io::Error| QemuError::Control {
+                channel: "gdbstub",
+                doing: doing.into(),
+                detail: e.to_string(),
+                stderr: child.stderr(),
+            };
+            let (mut client, read_half) = gdb::GdbClient::new(stream).map_err(|e| gerr("connecting", e))?;
+            gdb::spawn_reader(read_half, tx.clone(), Event::Gdb, Event::GdbClosed);
+            // Thumb function symbols have bit 0 set; the breakpoint goes on the instruction.
+            client.send(&format!("Z0,{:x},2", addr & !1)).map_err(|e| gerr("setting the hook breakpoint", e))?;
+            expect_gdb(&rx, driver, deadline, &child, "setting the hook breakpoint", |p| p == "OK")?;
+            client.send("c").map_err(|e| gerr("starting the guest", e))?;
+            Some(client)
+        }
+        None => {
+            qmp.execute(&qapi::qmp::cont {}).map_err(|e| qmp_err(&child, "starting the guest", e))?;
+            None
+        }
+    };
+    drop(tx);
+
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            child.kill();
+            return Ok(Outcome::TimedOut);
+        }
+        match rx.recv_timeout(deadline - now) {
+            Ok(Event::Line(line)) => {
+                if driver.on_line(&line) == Flow::Stop {
+                    child.kill();
+                    return Ok(Outcome::Stopped);
+                }
+            }
+            Ok(Event::StdoutClosed) | Err(RecvTimeoutError::Disconnected) => return finish(&child, deadline),
+            Ok(Event::Gdb(packet)) => {
+                let Some(client) = gdb.as_mut() else { continue };
+                if packet.starts_with('W') || packet.starts_with('X') {
+                    // The guest ended (exit or signal); stdout's EOF follows.
+                    continue;
+                }
+                if !(packet.starts_with('T') || packet.starts_with('S')) {
+                    tracing::debug!(target: "qemu", "gdbstub said {packet:?} while running");
+                    continue;
+                }
+                let gerr = |doing: &str, e: std::io::Error| QemuError::Control {
+                    channel: "gdbstub",
+                    doing: doing.into(),
+                    detail: e.to_string(),
+                    stderr: child.stderr(),
+                };
+                client.send("g").map_err(|e| gerr("reading registers", e))?;
+                let regs = expect_gdb(&rx, driver, deadline, &child, "reading registers", |p| p.len() >= 128)?;
+                let Some(regs) = regs.as_deref().and_then(gdb::parse_core_registers) else {
+                    return Err(child.died("the gdbstub's register reply could not be parsed"));
+                };
+                let at = SamplePoint { uptime_ms: regs[0], index: regs[1] };
+                let (temperature, flow) = driver.on_sample(at);
+                if flow == Flow::Stop {
+                    child.kill();
+                    return Ok(Outcome::Stopped);
+                }
+                if let (Some(dev), Some(t)) = (&tmp105, temperature) {
+                    set_temperature(&mut qmp, &child, dev, t)?;
+                }
+                // QEMU stops again at once if we continue on the breakpoint, so step over it the
+                // way gdb does: remove it, single-step, put it back, continue.
+                let bp = format!("{:x},2", cfg.sample_hook.unwrap_or(0) & !1);
+                client.send(&format!("z0,{bp}")).map_err(|e| gerr("stepping over the hook", e))?;
+                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| p == "OK")?;
+                client.send("s").map_err(|e| gerr("stepping over the hook", e))?;
+                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| p.starts_with('T') || p.starts_with('S'))?;
+                client.send(&format!("Z0,{bp}")).map_err(|e| gerr("stepping over the hook", e))?;
+                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| p == "OK")?;
+                client.send("c").map_err(|e| gerr("resuming the guest", e))?;
+            }
+            Ok(Event::GdbClosed) => {}
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// Waits for a gdb packet accepted by `ok`, passing console lines on meanwhile. `Ok(None)` when
+/// the guest ended first (QEMU exited: its status is then read by [`finish`]).
+fn expect_gdb(
+    rx: &Receiver<Event>,
+    driver: &mut dyn Driver,
+    deadline: Instant,
+    child: &Child,
+    doing: &str,
+    ok: impl Fn(&str) -> bool,
+) -> Result<Option<String>, QemuError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Event::Line(line)) => {
+                let _ = driver.on_line(&line);
+            }
+            Ok(Event::Gdb(p)) if ok(&p) => return Ok(Some(p)),
+            Ok(Event::Gdb(p)) => {
+                return Err(QemuError::Control {
+                    channel: "gdbstub",
+                    doing: doing.into(),
+                    detail: format!("unexpected reply {p:?}"),
+                    stderr: child.stderr(),
+                })
+            }
+            Ok(Event::GdbClosed) | Ok(Event::StdoutClosed) | Err(_) => {
+                return Err(child.died(format!("the connection closed while {doing}")))
+            }
+        }
+    }
+}
+
+/// After stdout closed: QEMU is exiting; its status is the guest's semihosting exit status,
+/// unless QEMU itself failed (a signal, or an error message on stderr).
+fn finish(child: &Child, deadline: Instant) -> Result<Outcome, QemuError> {
+    loop {
+        match child.reader.try_wait() {
+            Ok(Some(out)) => {
+                let stderr = child.stderr();
+                return match out.status.code() {
+                    // QEMU reports its own failures on stderr ("qemu-system-arm: <error>",
+                    // "qemu: fatal: ..."); a guest exit leaves at most warnings there
+                    // (semihosting output goes to stdout).
+                    Some(code) if !stderr.lines().any(is_qemu_error) => Ok(Outcome::Exited(code)),
+                    Some(code) => Err(child.died(format!("it exited with status {code}"))),
+                    None => Err(child.died(format!("it was killed ({})", out.status))),
+                };
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Ok(None) => {
+                child.kill();
+                return Ok(Outcome::TimedOut);
+            }
+            Err(e) => return Err(child.died(format!("waiting for it failed: {e}"))),
+        }
+    }
+}
+
+/// Whether a line of QEMU's stderr reports an error of QEMU's own (not a warning).
+fn is_qemu_error(line: &str) -> bool {
+    (line.starts_with("qemu-system-") || line.starts_with("qemu: ")) && !line.contains(": warning: ")
+}
+
+fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Event>) {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(&*reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                        buf.pop();
+                    }
+                    if tx.send(Event::Line(String::from_utf8_lossy(&buf).into_owned())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        // Drain whatever is left so QEMU never blocks on a full pipe while exiting.
+        let _ = std::io::copy(&mut r.take(u64::MAX), &mut std::io::sink());
+        let _ = tx.send(Event::StdoutClosed);
+    });
+}

@@ -1,0 +1,93 @@
+//! `twinbed`: run Cortex-M firmware on an emulated board.
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use twinbed::{exit_code, Board, Engine, Outcome, RunOptions, TemperatureProfile};
+
+/// Run real Cortex-M firmware on an emulated board, deterministically.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a firmware ELF until it exits; print its console (UART0 and semihosting) on stdout.
+    ///
+    /// Exit status: the guest's semihosting exit status (0 success, 1 failure, e.g. a panic
+    /// through panic-semihosting); 124 if the wall-clock timeout passes first; 125 if twinbed
+    /// cannot run it (bad ELF, unknown board, emulator missing or crashed); 2 for bad arguments.
+    ///
+    /// Works as a cargo runner: in firmware/.cargo/config.toml,
+    /// `runner = "../scripts/twinbed-runner"` makes `cargo run` run on the emulator.
+    #[command(after_help = "Examples:\n  twinbed run firmware/target/thumbv7m-none-eabi/release/app\n  twinbed run --temperature 0:20,60:25 --timeout 30 app.elf")]
+    Run {
+        /// The firmware ELF (built for thumbv7m-none-eabi).
+        elf: PathBuf,
+        /// Emulator: `qemu` (qemu-system-arm). The embedded `native` engine is not built yet.
+        #[arg(long, value_enum, default_value_t = Engine::Qemu)]
+        engine: Engine,
+        /// Built-in board name or path of a board file (.toml).
+        #[arg(long, default_value = "mps2-an385")]
+        board: String,
+        /// Wall-clock limit in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Temperature the board's TMP105 shows over virtual time: `21.5` or `0:20,60:25,120:18`
+        /// (seconds:°C, linear in between). Needs the testbed hook in the firmware to follow a
+        /// profile; a constant works with any firmware.
+        #[arg(long)]
+        temperature: Option<TemperatureProfile>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    twinbed::init_logging(cli.verbose);
+    match cli.command {
+        Command::Run { elf, engine, board, timeout, temperature } => {
+            let code = run(elf, engine, &board, timeout, temperature);
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+fn run(elf: PathBuf, engine: Engine, board: &str, timeout: u64, temperature: Option<TemperatureProfile>) -> i32 {
+    let board = match Board::load(board) {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    let mut opts = RunOptions::new(board, elf);
+    opts.engine = engine;
+    opts.timeout = Duration::from_secs(timeout);
+    opts.temperature = temperature;
+    let stdout = std::io::stdout();
+    let mut print = |line: &str| {
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    };
+    match twinbed::run(&opts, &mut print) {
+        Ok(report) => match report.outcome {
+            Outcome::Exited(code) => code,
+            Outcome::Stopped => exit_code::STOPPED,
+            Outcome::TimedOut => {
+                eprintln!("twinbed: timeout: the guest did not exit within {timeout} s of wall-clock time (use --timeout to allow more)");
+                exit_code::TIMEOUT
+            }
+        },
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> i32 {
+    eprintln!("twinbed: error: {e}");
+    exit_code::EMULATOR_ERROR
+}

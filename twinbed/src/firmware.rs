@@ -1,0 +1,122 @@
+//! Builds the firmware workspace (`firmware/`) for the board, for the xtask and the tests.
+//!
+//! The firmware is its own cargo workspace with target thumbv7m-none-eabi; this runs `cargo
+//! build --release` there, after making sure the Rust target is installed (`rustup target add`,
+//! since these machines set RUSTUP_AUTO_INSTALL=0).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Rust target of the mps2-an385 firmware.
+pub const TARGET: &str = "thumbv7m-none-eabi";
+
+/// Which build of the firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The device build: the app samples forever.
+    Device,
+    /// Test mode: the app exits through semihosting after this many samples.
+    Test {
+        /// Samples before exit.
+        samples: u32,
+    },
+}
+
+/// Built firmware ELFs.
+#[derive(Clone, Debug)]
+pub struct Firmware {
+    /// The reference application.
+    pub app: PathBuf,
+    /// The `panic` self-test (prints a line, then panics: exit status 1).
+    pub panic: PathBuf,
+}
+
+/// Why the firmware could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A tool could not be started.
+    #[error("could not run `{tool}`: {source}. Is the Rust toolchain (rustup, cargo) installed and on PATH?")]
+    Spawn {
+        /// The tool.
+        tool: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `rustup target add` failed.
+    #[error("`rustup target add {TARGET}` failed:\n{stderr}")]
+    TargetAdd {
+        /// Its stderr.
+        stderr: String,
+    },
+    /// cargo failed (its output was shown as it ran).
+    #[error("building the firmware failed (`cargo build` in {dir} exited with {status}); see the compiler output above")]
+    Cargo {
+        /// The firmware directory.
+        dir: PathBuf,
+        /// Its status.
+        status: std::process::ExitStatus,
+    },
+}
+
+/// The repository root (this crate's parent directory).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A `Command` that runs with the host build's cargo variables removed, so a nested cargo
+/// builds the firmware workspace with its own configuration.
+fn clean_command(program: &str, dir: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.current_dir(dir);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTDOCFLAGS" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Installs the firmware's Rust target if the pinned toolchain lacks it, telling `log` so.
+pub fn ensure_target(log: &mut dyn FnMut(&str)) -> Result<(), BuildError> {
+    let root = repo_root();
+    let out = clean_command("rustup", &root)
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|source| BuildError::Spawn { tool: "rustup".into(), source })?;
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) {
+        return Ok(());
+    }
+    log(&format!("installing the Rust target {TARGET} (rustup target add {TARGET})"));
+    let out = clean_command("rustup", &root)
+        .args(["target", "add", TARGET])
+        .output()
+        .map_err(|source| BuildError::Spawn { tool: "rustup".into(), source })?;
+    if !out.status.success() {
+        return Err(BuildError::TargetAdd { stderr: String::from_utf8_lossy(&out.stderr).into_owned() });
+    }
+    Ok(())
+}
+
+/// Builds every firmware binary for `variant` and returns the ELF paths. Compiler output goes
+/// to this process's stderr.
+pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, BuildError> {
+    ensure_target(log)?;
+    let dir = repo_root().join("firmware");
+    // Each variant has its own target dir, so building one never overwrites the other's ELF.
+    let target_dir = match variant {
+        Variant::Device => dir.join("target"),
+        Variant::Test { .. } => dir.join("target").join("test-mode"),
+    };
+    let mut cmd = clean_command("cargo", &dir);
+    cmd.args(["build", "--release", "--quiet", "--workspace", "--target-dir"]).arg(&target_dir);
+    if let Variant::Test { samples } = variant {
+        cmd.args(["--features", "twinbed-app/test-mode"]).env("TWINBED_SAMPLES", samples.to_string());
+    }
+    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
+    if !status.success() {
+        return Err(BuildError::Cargo { dir, status });
+    }
+    let out = target_dir.join(TARGET).join("release");
+    Ok(Firmware { app: out.join("app"), panic: out.join("panic") })
+}

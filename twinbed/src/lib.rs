@@ -1,0 +1,190 @@
+//! twinbed's front door as a library: run a firmware ELF on an engine for a board, feed its
+//! sensors from a profile, collect the console. The `twinbed` CLI and `cargo xtask` are thin
+//! layers over this, so both behave the same.
+
+pub mod duration;
+pub mod elf;
+pub mod firmware;
+pub mod profile;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub use profile::TemperatureProfile;
+pub use twinbed_board::Board;
+pub use twinbed_qemu::Outcome;
+
+/// Which emulator runs the firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// QEMU (`qemu-system-arm`), launched as a process.
+    Qemu,
+    /// twinbed's own in-process engine. Not built yet: it comes with the engine issue.
+    Native,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Qemu => "qemu",
+            Engine::Native => "native",
+        })
+    }
+}
+
+/// Why a run could not happen (guest failures are not errors; see [`Outcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The firmware file is not usable.
+    #[error(transparent)]
+    Elf(#[from] elf::ElfError),
+    /// The QEMU backend failed.
+    #[error(transparent)]
+    Qemu(#[from] twinbed_qemu::QemuError),
+    /// The engine does not exist yet.
+    #[error("the {engine} engine is not built yet (it comes with twinbed's embedded-engine work); use --engine qemu")]
+    EngineNotBuilt {
+        /// The engine asked for.
+        engine: Engine,
+    },
+    /// A virtual duration was asked for but the firmware cannot report its virtual time.
+    #[error("a virtual duration needs firmware with the testbed hook `{}` (the twinbed BSP provides it); this ELF has none", twinbed_qemu::SAMPLE_HOOK_SYMBOL)]
+    NoHookForDuration,
+}
+
+/// What to run and how.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The engine.
+    pub engine: Engine,
+    /// The board.
+    pub board: Board,
+    /// The firmware ELF.
+    pub elf: PathBuf,
+    /// Wall-clock safety limit.
+    pub timeout: Duration,
+    /// Temperature seen by the board's TMP105 over virtual time; `None` leaves the model's
+    /// default (0 °C on QEMU).
+    pub temperature: Option<TemperatureProfile>,
+    /// Stop at the first sample after this much virtual time (needs the testbed hook).
+    pub virtual_duration: Option<Duration>,
+    /// QEMU: ns of virtual time per instruction (`-icount shift=N`).
+    pub icount_shift: u8,
+}
+
+impl RunOptions {
+    /// Defaults for `elf` on `board`: QEMU, 60 s timeout, no profile, no duration, shift 0.
+    pub fn new(board: Board, elf: impl Into<PathBuf>) -> Self {
+        Self {
+            engine: Engine::Qemu,
+            board,
+            elf: elf.into(),
+            timeout: Duration::from_secs(60),
+            temperature: None,
+            virtual_duration: None,
+            icount_shift: 0,
+        }
+    }
+}
+
+/// One sensor sample as the emulator saw it (ground truth for checks).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Sample {
+    /// The sample's index as the firmware counts it.
+    pub index: u32,
+    /// The guest's uptime at the sample, in ms.
+    pub uptime_ms: u32,
+    /// Temperature set on the sensor model right before the read, in milli-°C.
+    pub temperature_milli_c: Option<i32>,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Samples, in order.
+    pub samples: Vec<Sample>,
+    /// Console lines seen.
+    pub lines: usize,
+    /// Wall-clock time taken.
+    pub wall: Duration,
+}
+
+struct Driver<'a> {
+    opts: &'a RunOptions,
+    on_line: &'a mut dyn FnMut(&str),
+    samples: Vec<Sample>,
+    lines: usize,
+}
+
+impl twinbed_qemu::Driver for Driver<'_> {
+    fn on_line(&mut self, line: &str) -> twinbed_qemu::Flow {
+        self.lines += 1;
+        (self.on_line)(line);
+        twinbed_qemu::Flow::Continue
+    }
+
+    fn on_sample(&mut self, at: twinbed_qemu::SamplePoint) -> (Option<i32>, twinbed_qemu::Flow) {
+        if let Some(d) = self.opts.virtual_duration {
+            if u128::from(at.uptime_ms) > d.as_millis() {
+                return (None, twinbed_qemu::Flow::Stop);
+            }
+        }
+        let t = self.opts.temperature.as_ref().map(|p| p.milli_c_at(u64::from(at.uptime_ms)));
+        self.samples.push(Sample { index: at.index, uptime_ms: at.uptime_ms, temperature_milli_c: t });
+        (t, twinbed_qemu::Flow::Continue)
+    }
+}
+
+/// Runs the firmware; every console line goes to `on_line` as it arrives.
+pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, RunError> {
+    let info = elf::inspect(&opts.elf)?;
+    if opts.virtual_duration.is_some() && info.sample_hook.is_none() {
+        return Err(RunError::NoHookForDuration);
+    }
+    let started = Instant::now();
+    let mut driver = Driver { opts, on_line, samples: Vec::new(), lines: 0 };
+    let outcome = match opts.engine {
+        Engine::Native => return Err(RunError::EngineNotBuilt { engine: opts.engine }),
+        Engine::Qemu => {
+            let cfg = twinbed_qemu::RunConfig {
+                board: opts.board.clone(),
+                elf: opts.elf.clone(),
+                icount_shift: Some(opts.icount_shift),
+                timeout: opts.timeout,
+                // Stop at samples only when someone needs it: a profile or a duration.
+                sample_hook: info
+                    .sample_hook
+                    .filter(|_| opts.temperature.is_some() || opts.virtual_duration.is_some()),
+                initial_temperature: opts.temperature.as_ref().map(|p| p.milli_c_at(0)),
+            };
+            twinbed_qemu::run(&cfg, &mut driver)?
+        }
+    };
+    Ok(Report { outcome, samples: driver.samples, lines: driver.lines, wall: started.elapsed() })
+}
+
+/// Exit statuses of `twinbed run` besides the guest's own.
+pub mod exit_code {
+    /// The wall-clock timeout passed before the guest exited.
+    pub const TIMEOUT: i32 = 124;
+    /// twinbed could not run the firmware: bad ELF or board, emulator missing or died.
+    pub const EMULATOR_ERROR: i32 = 125;
+    /// The run was stopped at the requested virtual duration (not a guest exit).
+    pub const STOPPED: i32 = 0;
+}
+
+/// Sets up `tracing` on stderr: `-v` count maps to a level, `RUST_LOG` overrides.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+}
