@@ -60,12 +60,15 @@ pub enum BuildError {
 
 /// The repository root (this crate's parent directory).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// A `Command` that runs with the host build's cargo variables removed, so a nested cargo
-/// builds the firmware workspace with its own configuration.
-fn clean_command(program: &str, dir: &Path) -> Command {
+/// A `Command` for `program` in `dir`, with the host build's cargo variables removed, so a
+/// nested cargo builds the firmware workspace with its own configuration.
+pub fn clean_command(program: &str, dir: &Path) -> Command {
     let mut c = Command::new(program);
     c.current_dir(dir);
     for (k, _) in std::env::vars_os() {
@@ -83,19 +86,42 @@ pub fn ensure_target(log: &mut dyn FnMut(&str)) -> Result<(), BuildError> {
     let out = clean_command("rustup", &root)
         .args(["target", "list", "--installed"])
         .output()
-        .map_err(|source| BuildError::Spawn { tool: "rustup".into(), source })?;
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) {
+        .map_err(|source| BuildError::Spawn {
+            tool: "rustup".into(),
+            source,
+        })?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
         return Ok(());
     }
-    log(&format!("installing the Rust target {TARGET} (rustup target add {TARGET})"));
+    log(&format!(
+        "installing the Rust target {TARGET} (rustup target add {TARGET})"
+    ));
     let out = clean_command("rustup", &root)
         .args(["target", "add", TARGET])
         .output()
-        .map_err(|source| BuildError::Spawn { tool: "rustup".into(), source })?;
+        .map_err(|source| BuildError::Spawn {
+            tool: "rustup".into(),
+            source,
+        })?;
     if !out.status.success() {
-        return Err(BuildError::TargetAdd { stderr: String::from_utf8_lossy(&out.stderr).into_owned() });
+        return Err(BuildError::TargetAdd {
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
     }
     Ok(())
+}
+
+/// Where a variant is built: each has its own target dir, so building one never overwrites the
+/// other's ELF (`firmware/target` for the device build, `firmware/target/test-mode` for tests).
+pub fn target_dir(variant: Variant) -> PathBuf {
+    let base = repo_root().join("firmware").join("target");
+    match variant {
+        Variant::Device => base,
+        Variant::Test { .. } => base.join("test-mode"),
+    }
 }
 
 /// Builds every firmware binary for `variant` and returns the ELF paths. Compiler output goes
@@ -103,20 +129,30 @@ pub fn ensure_target(log: &mut dyn FnMut(&str)) -> Result<(), BuildError> {
 pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, BuildError> {
     ensure_target(log)?;
     let dir = repo_root().join("firmware");
-    // Each variant has its own target dir, so building one never overwrites the other's ELF.
-    let target_dir = match variant {
-        Variant::Device => dir.join("target"),
-        Variant::Test { .. } => dir.join("target").join("test-mode"),
-    };
+    let target_dir = target_dir(variant);
     let mut cmd = clean_command("cargo", &dir);
-    cmd.args(["build", "--release", "--quiet", "--workspace", "--target-dir"]).arg(&target_dir);
+    cmd.args([
+        "build",
+        "--release",
+        "--quiet",
+        "--workspace",
+        "--target-dir",
+    ])
+    .arg(&target_dir);
     if let Variant::Test { samples } = variant {
-        cmd.args(["--features", "twinbed-app/test-mode"]).env("TWINBED_SAMPLES", samples.to_string());
+        cmd.args(["--features", "twinbed-app/test-mode"])
+            .env("TWINBED_SAMPLES", samples.to_string());
     }
-    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
+    let status = cmd.status().map_err(|source| BuildError::Spawn {
+        tool: "cargo".into(),
+        source,
+    })?;
     if !status.success() {
         return Err(BuildError::Cargo { dir, status });
     }
     let out = target_dir.join(TARGET).join("release");
-    Ok(Firmware { app: out.join("app"), panic: out.join("panic") })
+    Ok(Firmware {
+        app: out.join("app"),
+        panic: out.join("panic"),
+    })
 }

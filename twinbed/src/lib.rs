@@ -132,8 +132,16 @@ impl twinbed_qemu::Driver for Driver<'_> {
                 return (None, twinbed_qemu::Flow::Stop);
             }
         }
-        let t = self.opts.temperature.as_ref().map(|p| p.milli_c_at(u64::from(at.uptime_ms)));
-        self.samples.push(Sample { index: at.index, uptime_ms: at.uptime_ms, temperature_milli_c: t });
+        let t = self
+            .opts
+            .temperature
+            .as_ref()
+            .map(|p| p.milli_c_at(u64::from(at.uptime_ms)));
+        self.samples.push(Sample {
+            index: at.index,
+            uptime_ms: at.uptime_ms,
+            temperature_milli_c: t,
+        });
         (t, twinbed_qemu::Flow::Continue)
     }
 }
@@ -145,9 +153,18 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
         return Err(RunError::NoHookForDuration);
     }
     let started = Instant::now();
-    let mut driver = Driver { opts, on_line, samples: Vec::new(), lines: 0 };
+    let mut driver = Driver {
+        opts,
+        on_line,
+        samples: Vec::new(),
+        lines: 0,
+    };
     let outcome = match opts.engine {
-        Engine::Native => return Err(RunError::EngineNotBuilt { engine: opts.engine }),
+        Engine::Native => {
+            return Err(RunError::EngineNotBuilt {
+                engine: opts.engine,
+            })
+        }
         Engine::Qemu => {
             let cfg = twinbed_qemu::RunConfig {
                 board: opts.board.clone(),
@@ -163,7 +180,12 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
             twinbed_qemu::run(&cfg, &mut driver)?
         }
     };
-    Ok(Report { outcome, samples: driver.samples, lines: driver.lines, wall: started.elapsed() })
+    Ok(Report {
+        outcome,
+        samples: driver.samples,
+        lines: driver.lines,
+        wall: started.elapsed(),
+    })
 }
 
 /// Exit statuses of `twinbed run` besides the guest's own.
@@ -186,5 +208,129 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// The reference application's console format (firmware/app), for checks on transcripts.
+pub mod app {
+    /// A reading line: `[     1000 ms] sample 0: temperature 21.5000 C`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+    pub struct Reading {
+        /// Uptime printed by the firmware.
+        pub uptime_ms: u32,
+        /// Sample index.
+        pub index: u32,
+        /// Temperature in ten-thousandths of a °C.
+        pub centi_milli_c: i32,
+    }
+
+    /// Parses a reading line; `None` for any other line (banner, sensor errors).
+    pub fn parse_reading(line: &str) -> Option<Reading> {
+        let rest = line.trim_start().strip_prefix('[')?;
+        let (uptime, rest) = rest.split_once(" ms] sample ")?;
+        let (index, rest) = rest.split_once(": temperature ")?;
+        let value = rest.strip_suffix(" C")?;
+        let (neg, digits) = match value.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, value),
+        };
+        let (int, frac) = digits.split_once('.')?;
+        if frac.len() != 4 {
+            return None;
+        }
+        let magnitude = int
+            .parse::<i32>()
+            .ok()?
+            .checked_mul(10_000)?
+            .checked_add(frac.parse::<i32>().ok()?)?;
+        Some(Reading {
+            uptime_ms: uptime.trim().parse().ok()?,
+            index: index.parse().ok()?,
+            centi_milli_c: if neg { -magnitude } else { magnitude },
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn parses_reading_lines() {
+            let r = super::parse_reading("[     3000 ms] sample 2: temperature -4.2500 C").unwrap();
+            assert_eq!((r.uptime_ms, r.index, r.centi_milli_c), (3000, 2, -42_500));
+            let r = super::parse_reading("[1000 ms] sample 0: temperature 0.0625 C").unwrap();
+            assert_eq!(r.centi_milli_c, 625);
+            assert_eq!(
+                super::parse_reading("twinbed-app v0.1.0 on mps2-an385"),
+                None
+            );
+            assert_eq!(
+                super::parse_reading("[ 1000 ms] sample 0: sensor error BusStuck"),
+                None
+            );
+        }
+    }
+}
+
+/// The QEMU binary twinbed would launch, or why there is none.
+pub fn qemu_binary() -> Result<PathBuf, twinbed_qemu::QemuError> {
+    twinbed_qemu::find_qemu()
+}
+
+/// Helpers for twinbed's own test suites (the CLI, xtask and end-to-end tests share them).
+pub mod testkit {
+    use crate::firmware::{self, Firmware, Variant};
+    use std::sync::{Mutex, OnceLock};
+
+    /// Samples the test-mode app takes before exiting, in every test.
+    pub const TEST_SAMPLES: u32 = 5;
+
+    /// The firmware ELFs of `variant`, built once per test process. Panics with the build error:
+    /// a test cannot go on without them.
+    pub fn firmware(variant: Variant) -> Firmware {
+        static BUILT: OnceLock<Mutex<Vec<(Variant, Firmware)>>> = OnceLock::new();
+        let mut built = BUILT
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((_, fw)) = built.iter().find(|(v, _)| *v == variant) {
+            return fw.clone();
+        }
+        let fw = firmware::build(variant, &mut |m| eprintln!("testkit: {m}"))
+            .unwrap_or_else(|e| panic!("building the firmware ({variant:?}) failed: {e}"));
+        built.push((variant, fw.clone()));
+        fw
+    }
+
+    /// The test-mode firmware ([`TEST_SAMPLES`] samples, then exit 0).
+    pub fn test_firmware() -> Firmware {
+        firmware(Variant::Test {
+            samples: TEST_SAMPLES,
+        })
+    }
+
+    /// Panics with how to install QEMU if it is missing (`cargo xtask test` installs it).
+    pub fn require_qemu() {
+        if let Err(e) = crate::qemu_binary() {
+            panic!("this test needs QEMU: {e}");
+        }
+    }
+
+    /// Pids of running processes whose command line contains `marker` (arguments are separated
+    /// by NUL there, e.g. `"-kernel\0/tmp/x/app.elf"`), zombies excluded (their command line is
+    /// empty).
+    pub fn processes_with(marker: &str) -> Vec<u32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                String::from_utf8_lossy(&cmdline).contains(marker)
+            })
+            .collect()
+    }
 }

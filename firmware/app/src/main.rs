@@ -29,7 +29,10 @@ const fn parse_u32(s: &str) -> u32 {
     let mut i = 0;
     let mut n: u32 = 0;
     while i < b.len() {
-        assert!(b[i].is_ascii_digit(), "TWINBED_SAMPLES must be a decimal number");
+        assert!(
+            b[i].is_ascii_digit(),
+            "TWINBED_SAMPLES must be a decimal number"
+        );
         n = n * 10 + (b[i] - b'0') as u32;
         i += 1;
     }
@@ -52,7 +55,11 @@ fn main() -> ! {
             map::TMP105_ADDR,
             map::I2C_SENSORS
         ),
-        Err(e) => println!("sensor: TMP105 at 0x{:02x} not answering: {:?}", map::TMP105_ADDR, e),
+        Err(e) => println!(
+            "sensor: TMP105 at 0x{:02x} not answering: {:?}",
+            map::TMP105_ADDR,
+            e
+        ),
     }
 
     let mut next_ms = SAMPLE_PERIOD_MS;

@@ -129,17 +129,23 @@ impl Board {
 
     /// A built-in board by name.
     pub fn builtin(name: &str) -> Result<Board, BoardError> {
-        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| BoardError::Unknown {
-            name: name.to_owned(),
-            known: Self::builtin_names().collect::<Vec<_>>().join(", "),
-        })?;
+        let (_, text) =
+            BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| BoardError::Unknown {
+                    name: name.to_owned(),
+                    known: Self::builtin_names().collect::<Vec<_>>().join(", "),
+                })?;
         Self::parse(text, name)
     }
 
     /// A board from a TOML file.
     pub fn from_file(path: &Path) -> Result<Board, BoardError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| BoardError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -154,9 +160,14 @@ impl Board {
 
     /// Parses and validates board TOML; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Board, BoardError> {
-        let board: Board = toml::from_str(text)
-            .map_err(|source| BoardError::Parse { origin: origin.to_owned(), source })?;
-        board.validate().map_err(|problem| BoardError::Invalid { origin: origin.to_owned(), problem })?;
+        let board: Board = toml::from_str(text).map_err(|source| BoardError::Parse {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        board.validate().map_err(|problem| BoardError::Invalid {
+            origin: origin.to_owned(),
+            problem,
+        })?;
         Ok(board)
     }
 
@@ -166,9 +177,14 @@ impl Board {
         }
         for (i, m) in self.memory.iter().enumerate() {
             if m.size == 0 || m.base.checked_add(m.size - 1).is_none() {
-                return Err(format!("memory `{}` does not fit in the 32-bit address space", m.name));
+                return Err(format!(
+                    "memory `{}` does not fit in the 32-bit address space",
+                    m.name
+                ));
             }
-            if let Some(o) = self.memory[..i].iter().find(|o| m.base < o.base.wrapping_add(o.size) && o.base < m.base.wrapping_add(m.size)) {
+            if let Some(o) = self.memory[..i].iter().find(|o| {
+                m.base < o.base.wrapping_add(o.size) && o.base < m.base.wrapping_add(m.size)
+            }) {
                 return Err(format!("memory `{}` overlaps memory `{}`", m.name, o.name));
             }
         }
@@ -180,10 +196,16 @@ impl Board {
         }
         for d in &self.devices {
             if !self.peripherals.iter().any(|p| p.name == d.bus) {
-                return Err(format!("device `{}` sits on bus `{}`, which is not a peripheral of this board", d.name, d.bus));
+                return Err(format!(
+                    "device `{}` sits on bus `{}`, which is not a peripheral of this board",
+                    d.name, d.bus
+                ));
             }
             if d.address > 0x7f {
-                return Err(format!("device `{}` has address 0x{:x}; I2C addresses are 7-bit", d.name, d.address));
+                return Err(format!(
+                    "device `{}` has address 0x{:x}; I2C addresses are 7-bit",
+                    d.name, d.address
+                ));
             }
         }
         Ok(())
@@ -208,8 +230,14 @@ mod tests {
     fn builtin_mps2_an385_loads() {
         let b = Board::builtin("mps2-an385").expect("built-in board is valid");
         assert_eq!(b.clock_hz, 25_000_000);
-        assert_eq!(b.qemu.as_ref().map(|q| q.machine.as_str()), Some("mps2-an385"));
-        assert_eq!(b.peripheral("i2c-sensors").map(|p| p.base), Some(0x4002_A000));
+        assert_eq!(
+            b.qemu.as_ref().map(|q| q.machine.as_str()),
+            Some("mps2-an385")
+        );
+        assert_eq!(
+            b.peripheral("i2c-sensors").map(|p| p.base),
+            Some(0x4002_A000)
+        );
         let t = b.device_of_model("tmp105").expect("has a TMP105");
         assert_eq!((t.name.as_str(), t.address), ("temp", 0x48));
     }
@@ -217,7 +245,10 @@ mod tests {
     #[test]
     fn unknown_board_lists_the_known_ones() {
         let e = Board::load("stm32-nope").unwrap_err().to_string();
-        assert!(e.contains("unknown board `stm32-nope`") && e.contains("mps2-an385"), "{e}");
+        assert!(
+            e.contains("unknown board `stm32-nope`") && e.contains("mps2-an385"),
+            "{e}"
+        );
     }
 
     #[test]

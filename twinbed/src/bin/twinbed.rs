@@ -27,7 +27,9 @@ enum Command {
     ///
     /// Works as a cargo runner: in firmware/.cargo/config.toml,
     /// `runner = "../scripts/twinbed-runner"` makes `cargo run` run on the emulator.
-    #[command(after_help = "Examples:\n  twinbed run firmware/target/thumbv7m-none-eabi/release/app\n  twinbed run --temperature 0:20,60:25 --timeout 30 app.elf")]
+    #[command(
+        after_help = "Examples:\n  twinbed run firmware/target/thumbv7m-none-eabi/release/app\n  twinbed run --temperature 0:20,60:25 --timeout 30 app.elf"
+    )]
     Run {
         /// The firmware ELF (built for thumbv7m-none-eabi).
         elf: PathBuf,
@@ -43,7 +45,7 @@ enum Command {
         /// Temperature the board's TMP105 shows over virtual time: `21.5` or `0:20,60:25,120:18`
         /// (seconds:°C, linear in between). Needs the testbed hook in the firmware to follow a
         /// profile; a constant works with any firmware.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         temperature: Option<TemperatureProfile>,
     },
 }
@@ -52,14 +54,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     twinbed::init_logging(cli.verbose);
     match cli.command {
-        Command::Run { elf, engine, board, timeout, temperature } => {
+        Command::Run {
+            elf,
+            engine,
+            board,
+            timeout,
+            temperature,
+        } => {
             let code = run(elf, engine, &board, timeout, temperature);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }
 }
 
-fn run(elf: PathBuf, engine: Engine, board: &str, timeout: u64, temperature: Option<TemperatureProfile>) -> i32 {
+fn run(
+    elf: PathBuf,
+    engine: Engine,
+    board: &str,
+    timeout: u64,
+    temperature: Option<TemperatureProfile>,
+) -> i32 {
     let board = match Board::load(board) {
         Ok(b) => b,
         Err(e) => return fail(&e),

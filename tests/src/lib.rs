@@ -1,0 +1,1 @@
+//! End-to-end scenarios live in `tests/` beside this file; this library is empty.

@@ -1,0 +1,305 @@
+//! `cargo xtask`: the project's tasks (matklad's xtask convention). Each task is thin and calls
+//! the `twinbed` library. Run `cargo xtask` for the list.
+
+mod prereq;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+use twinbed::{firmware, Board, Engine, Outcome, RunOptions, TemperatureProfile};
+
+/// twinbed's tasks. `cargo xtask <task> --help` explains each one.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Option<Task>,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the firmware workspace (firmware/) for the board; installs the Rust target if missing.
+    BuildFirmware {
+        /// Build the test-mode app, which exits after this many samples.
+        #[arg(long, value_name = "N")]
+        test_mode: Option<u32>,
+    },
+    /// Build the firmware, boot it on an emulated board, drive its sensor from a temperature
+    /// profile and stream its console, prefixed with the device name.
+    ///
+    /// Installs what it lacks (the Rust target; qemu-system-arm via apt-get for --engine qemu).
+    /// Stops after --duration of virtual time (the guest's own clock) and prints a summary; the
+    /// sensor check compares every reading the firmware printed with the temperature that was
+    /// set on the sensor model at that moment.
+    #[command(
+        after_help = "Examples:\n  cargo xtask emulate\n  cargo xtask emulate --duration 10m --temperature 0:20,300:30,600:20 --json out/run.json"
+    )]
+    Emulate {
+        /// Emulator. `native` (twinbed's own engine) is not built yet.
+        #[arg(long, value_enum, default_value_t = Engine::Qemu)]
+        engine: Engine,
+        /// Built-in board name or path of a board file (.toml).
+        #[arg(long, default_value = "mps2-an385")]
+        board: String,
+        /// Virtual time to run: 90, 500ms, 90s, 15m, 2h, 7d.
+        #[arg(long, default_value = "60s", value_parser = twinbed::duration::parse)]
+        duration: Duration,
+        /// Temperature profile: `21.5` or `seconds:°C` points, linear in between.
+        #[arg(
+            long,
+            default_value = "0:21,20:24,40:19,60:21",
+            allow_hyphen_values = true
+        )]
+        temperature: TemperatureProfile,
+        /// Write a JSON summary (samples, readings, outcome, timings) to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Run this ELF instead of building and running firmware/app.
+        #[arg(long, value_name = "ELF")]
+        elf: Option<PathBuf>,
+        /// Name of the device, used as console prefix and in the summary.
+        #[arg(long, default_value = "dev0")]
+        device: String,
+        /// Wall-clock safety limit in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Run every test of the project: firmware host tests, then `cargo test --workspace`.
+    ///
+    /// Installs what the suite needs first (the Rust target; qemu-system-arm via apt-get),
+    /// saying what it installs. Extra arguments go to `cargo test` (e.g. a test name filter).
+    Test {
+        /// Arguments passed on to `cargo test --workspace`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cargo_args: Vec<String>,
+    },
+    /// What CI runs (.ci/run): the same as `test`.
+    Ci,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(task) = cli.task else {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let _ = cmd.print_help();
+        return ExitCode::SUCCESS;
+    };
+    twinbed::init_logging(0);
+    let result = match task {
+        Task::BuildFirmware { test_mode } => build_firmware(test_mode),
+        Task::Emulate {
+            engine,
+            board,
+            duration,
+            temperature,
+            json,
+            elf,
+            device,
+            timeout,
+        } => emulate(
+            engine,
+            &board,
+            duration,
+            temperature,
+            json,
+            elf,
+            &device,
+            timeout,
+        ),
+        Task::Test { cargo_args } => test(&cargo_args),
+        Task::Ci => test(&[]),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn say(msg: &str) {
+    eprintln!("xtask: {msg}");
+}
+
+fn build_firmware(test_mode: Option<u32>) -> Result<ExitCode> {
+    let variant = test_mode.map_or(firmware::Variant::Device, |samples| {
+        firmware::Variant::Test { samples }
+    });
+    let fw = firmware::build(variant, &mut say)?;
+    say(&format!("built {}", fw.app.display()));
+    say(&format!("built {}", fw.panic.display()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON summary of `emulate`.
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    device: &'a str,
+    engine: Engine,
+    board: &'a str,
+    elf: String,
+    temperature_profile: String,
+    virtual_duration_ms: u128,
+    outcome: String,
+    exit_status: Option<i32>,
+    wall_ms: u128,
+    console_lines: usize,
+    samples: &'a [twinbed::Sample],
+    readings: &'a [twinbed::app::Reading],
+    sensor_mismatches: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emulate(
+    engine: Engine,
+    board: &str,
+    duration: Duration,
+    temperature: TemperatureProfile,
+    json: Option<PathBuf>,
+    elf: Option<PathBuf>,
+    device: &str,
+    timeout: u64,
+) -> Result<ExitCode> {
+    let board = Board::load(board)?;
+    if engine == Engine::Qemu {
+        prereq::ensure_qemu(&mut say)?;
+    }
+    let elf = match elf {
+        Some(e) => e,
+        None => firmware::build(firmware::Variant::Device, &mut say)?.app,
+    };
+    say(&format!(
+        "emulating {device}: {} on {} ({engine} engine) for {} of virtual time, temperature {temperature}",
+        elf.display(),
+        board.name,
+        humanize(duration)
+    ));
+    let mut opts = RunOptions::new(board.clone(), &elf);
+    opts.engine = engine;
+    opts.timeout = Duration::from_secs(timeout);
+    opts.temperature = Some(temperature.clone());
+    opts.virtual_duration = Some(duration);
+
+    let mut readings = Vec::new();
+    let stdout = std::io::stdout();
+    let mut on_line = |line: &str| {
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "[{device}] {line}");
+        let _ = out.flush();
+        readings.extend(twinbed::app::parse_reading(line));
+    };
+    let report = twinbed::run(&opts, &mut on_line)?;
+
+    // Ground truth check: each reading against the temperature set right before it. The TMP105
+    // at 12 bits truncates to 0.0625 °C (625 in ten-thousandths).
+    let mut mismatches = 0;
+    for r in &readings {
+        let set = report
+            .samples
+            .iter()
+            .find(|s| s.index == r.index)
+            .and_then(|s| s.temperature_milli_c);
+        let ok =
+            set.is_some_and(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() < 625);
+        if !ok {
+            mismatches += 1;
+            say(&format!("sensor check: sample {} read {} (x 0.0001 °C) but the model was set to {set:?} milli-°C", r.index, r.centi_milli_c));
+        }
+    }
+    let (outcome, exit_status) = match report.outcome {
+        Outcome::Exited(c) => ("guest exited".to_owned(), Some(c)),
+        Outcome::Stopped => (
+            format!("stopped after {} of virtual time", humanize(duration)),
+            None,
+        ),
+        Outcome::TimedOut => (format!("wall-clock timeout after {timeout} s"), None),
+    };
+    say(&format!(
+        "{device}: {outcome}; {} samples, {} readings, sensor check {}; {:.2} s wall",
+        report.samples.len(),
+        readings.len(),
+        if mismatches == 0 {
+            "ok".to_owned()
+        } else {
+            format!("FAILED ({mismatches} mismatches)")
+        },
+        report.wall.as_secs_f64()
+    ));
+    if let Some(path) = json {
+        let summary = Summary {
+            device,
+            engine,
+            board: &board.name,
+            elf: elf.display().to_string(),
+            temperature_profile: temperature.to_string(),
+            virtual_duration_ms: duration.as_millis(),
+            outcome,
+            exit_status,
+            wall_ms: report.wall.as_millis(),
+            console_lines: report.lines,
+            samples: &report.samples,
+            readings: &readings,
+            sensor_mismatches: mismatches,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        say(&format!("summary written to {}", path.display()));
+    }
+    let ok = mismatches == 0 && matches!(report.outcome, Outcome::Stopped | Outcome::Exited(0));
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if d.subsec_millis() != 0 || s == 0 => format!("{} ms", d.as_millis()),
+        _ if s.is_multiple_of(86_400) => format!("{} d", s / 86_400),
+        _ if s.is_multiple_of(3_600) => format!("{} h", s / 3_600),
+        _ if s.is_multiple_of(60) => format!("{} min", s / 60),
+        _ => format!("{s} s"),
+    }
+}
+
+fn test(cargo_args: &[String]) -> Result<ExitCode> {
+    firmware::ensure_target(&mut say)?;
+    prereq::ensure_qemu(&mut say)?;
+    let root = firmware::repo_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+
+    say("firmware host tests (cargo test --target x86_64-unknown-linux-gnu in firmware/)");
+    let mut fw = Command::new(&cargo);
+    fw.current_dir(root.join("firmware"))
+        .args(["test", "--target", "x86_64-unknown-linux-gnu"]);
+    for krate in prereq::FIRMWARE_HOST_TESTED {
+        fw.args(["-p", krate]);
+    }
+    run(&mut fw)?;
+
+    say("host workspace tests (cargo test --workspace)");
+    let mut host = Command::new(&cargo);
+    host.current_dir(&root)
+        .args(["test", "--workspace"])
+        .args(cargo_args);
+    run(&mut host)?;
+    say("all tests passed");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Installs what the tasks need on a fresh machine, saying what it installs.
+
+use anyhow::{bail, Context, Result};
+use std::process::Command;
+
+/// Firmware crates whose unit tests run on the host.
+pub const FIRMWARE_HOST_TESTED: &[&str] = &["tmp105"];
+
+/// Makes sure `qemu-system-arm` is there (or `$TWINBED_QEMU`); installs Debian's package with
+/// apt-get otherwise (as root, or through sudo).
+pub fn ensure_qemu(say: &mut dyn FnMut(&str)) -> Result<()> {
+    if twinbed_qemu_found() {
+        return Ok(());
+    }
+    say("qemu-system-arm not found: installing the Debian package qemu-system-arm with apt-get");
+    let root = is_root();
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut c = if root {
+            Command::new("apt-get")
+        } else {
+            Command::new("sudo")
+        };
+        if !root {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        let status = c
+            .status()
+            .with_context(|| format!("running apt-get {}", args.join(" ")))?;
+        if !status.success() {
+            bail!(
+                "`apt-get {}` failed ({status}); install qemu-system-arm by hand",
+                args.join(" ")
+            );
+        }
+        Ok(())
+    };
+    apt(&["update", "-q"])?;
+    apt(&["install", "-y", "-q", "qemu-system-arm"])?;
+    if !twinbed_qemu_found() {
+        bail!("qemu-system-arm is still not on PATH after installing it");
+    }
+    say("qemu-system-arm installed");
+    Ok(())
+}
+
+fn twinbed_qemu_found() -> bool {
+    twinbed::qemu_binary().is_ok()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
