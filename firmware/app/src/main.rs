@@ -29,10 +29,7 @@ const fn parse_u32(s: &str) -> u32 {
     let mut i = 0;
     let mut n: u32 = 0;
     while i < b.len() {
-        assert!(
-            b[i].is_ascii_digit(),
-            "TWINBED_SAMPLES must be a decimal number"
-        );
+        assert!(b[i].is_ascii_digit(), "TWINBED_SAMPLES must be a decimal number");
         n = n * 10 + (b[i] - b'0') as u32;
         i += 1;
     }
@@ -50,16 +47,10 @@ fn main() -> ! {
 
     let mut sensor = Tmp105::new(SbConI2c::new(map::I2C_SENSORS), map::TMP105_ADDR);
     match sensor.set_resolution(Resolution::Bits12) {
-        Ok(()) => println!(
-            "sensor: TMP105 at 0x{:02x} on I2C 0x{:08x}, 12-bit",
-            map::TMP105_ADDR,
-            map::I2C_SENSORS
-        ),
-        Err(e) => println!(
-            "sensor: TMP105 at 0x{:02x} not answering: {:?}",
-            map::TMP105_ADDR,
-            e
-        ),
+        Ok(()) => {
+            println!("sensor: TMP105 at 0x{:02x} on I2C 0x{:08x}, 12-bit", map::TMP105_ADDR, map::I2C_SENSORS)
+        }
+        Err(e) => println!("sensor: TMP105 at 0x{:02x} not answering: {:?}", map::TMP105_ADDR, e),
     }
 
     let mut next_ms = SAMPLE_PERIOD_MS;

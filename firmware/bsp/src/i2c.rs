@@ -109,9 +109,7 @@ impl SbConI2c {
 
     /// Sends a byte MSB first; returns whether the receiver acknowledged (pulled SDA low).
     fn write_byte(&self, byte: u8) -> bool {
-        (0..8)
-            .rev()
-            .for_each(|i| self.write_bit(byte & (1 << i) != 0));
+        (0..8).rev().for_each(|i| self.write_bit(byte & (1 << i) != 0));
         !self.read_bit()
     }
 

@@ -105,23 +105,20 @@ impl<I2C: I2c> Tmp105<I2C> {
     /// comparator mode, fault queue 1.
     pub fn set_resolution(&mut self, resolution: Resolution) -> Result<(), I2C::Error> {
         let config = (resolution as u8) << 5;
-        self.i2c
-            .write(self.address, &[Register::Configuration as u8, config])
+        self.i2c.write(self.address, &[Register::Configuration as u8, config])
     }
 
     /// Reads the configuration register.
     pub fn configuration(&mut self) -> Result<u8, I2C::Error> {
         let mut buf = [0u8; 1];
-        self.i2c
-            .write_read(self.address, &[Register::Configuration as u8], &mut buf)?;
+        self.i2c.write_read(self.address, &[Register::Configuration as u8], &mut buf)?;
         Ok(buf[0])
     }
 
     /// Reads the temperature register.
     pub fn read_temperature(&mut self) -> Result<Temperature, I2C::Error> {
         let mut buf = [0u8; 2];
-        self.i2c
-            .write_read(self.address, &[Register::Temperature as u8], &mut buf)?;
+        self.i2c.write_read(self.address, &[Register::Temperature as u8], &mut buf)?;
         Ok(Temperature::from_raw(i16::from_be_bytes(buf)))
     }
 }
@@ -189,9 +186,8 @@ mod tests {
     #[test]
     fn bus_errors_reach_the_caller() {
         let expectations = [
-            Transaction::write_read(0x48, vec![0x00], vec![0, 0]).with_error(
-                ErrorKind::NoAcknowledge(embedded_hal::i2c::NoAcknowledgeSource::Address),
-            ),
+            Transaction::write_read(0x48, vec![0x00], vec![0, 0])
+                .with_error(ErrorKind::NoAcknowledge(embedded_hal::i2c::NoAcknowledgeSource::Address)),
             Transaction::write(0x48, vec![0x01, 0x60]).with_error(ErrorKind::Bus),
             Transaction::write_read(0x48, vec![0x00], vec![0x19, 0x00]),
         ];
@@ -200,10 +196,7 @@ mod tests {
             sensor.read_temperature().unwrap_err(),
             ErrorKind::NoAcknowledge(embedded_hal::i2c::NoAcknowledgeSource::Address)
         );
-        assert_eq!(
-            sensor.set_resolution(Resolution::Bits12).unwrap_err(),
-            ErrorKind::Bus
-        );
+        assert_eq!(sensor.set_resolution(Resolution::Bits12).unwrap_err(), ErrorKind::Bus);
         // The driver keeps no state that an error could corrupt: the next read works.
         assert_eq!(sensor.read_temperature().unwrap().milli_celsius(), 25_000);
         sensor.release().done();
