@@ -56,23 +56,13 @@ pub struct FirmwareInfo {
 /// Reads and checks `path`.
 pub fn inspect(path: &Path) -> Result<FirmwareInfo, ElfError> {
     if !path.exists() {
-        return Err(ElfError::Missing {
-            path: path.to_owned(),
-        });
+        return Err(ElfError::Missing { path: path.to_owned() });
     }
-    let data = std::fs::read(path).map_err(|source| ElfError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let file = object::File::parse(&*data).map_err(|e| ElfError::NotElf {
-        path: path.to_owned(),
-        detail: e.to_string(),
-    })?;
+    let data = std::fs::read(path).map_err(|source| ElfError::Read { path: path.to_owned(), source })?;
+    let file = object::File::parse(&*data)
+        .map_err(|e| ElfError::NotElf { path: path.to_owned(), detail: e.to_string() })?;
     if file.format() != object::BinaryFormat::Elf {
-        return Err(ElfError::NotElf {
-            path: path.to_owned(),
-            detail: format!("it is {:?}", file.format()),
-        });
+        return Err(ElfError::NotElf { path: path.to_owned(), detail: format!("it is {:?}", file.format()) });
     }
     if file.architecture() != object::Architecture::Arm || file.is_64() {
         return Err(ElfError::WrongArch {
@@ -81,16 +71,9 @@ pub fn inspect(path: &Path) -> Result<FirmwareInfo, ElfError> {
         });
     }
     if file.segments().next().is_none() {
-        return Err(ElfError::Empty {
-            path: path.to_owned(),
-        });
+        return Err(ElfError::Empty { path: path.to_owned() });
     }
-    let sample_hook = file
-        .symbols()
-        .find(|s| s.name() == Ok(twinbed_qemu::SAMPLE_HOOK_SYMBOL))
-        .map(|s| s.address() as u32);
-    Ok(FirmwareInfo {
-        entry: file.entry() as u32,
-        sample_hook,
-    })
+    let sample_hook =
+        file.symbols().find(|s| s.name() == Ok(twinbed_qemu::SAMPLE_HOOK_SYMBOL)).map(|s| s.address() as u32);
+    Ok(FirmwareInfo { entry: file.entry() as u32, sample_hook })
 }

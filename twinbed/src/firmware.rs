@@ -29,13 +29,39 @@ pub struct Firmware {
     pub app: PathBuf,
     /// The `panic` self-test (prints a line, then panics: exit status 1).
     pub panic: PathBuf,
+    /// The directory holding every firmware ELF of the build (see [`Firmware::bin`]).
+    pub dir: PathBuf,
+}
+
+impl Firmware {
+    /// The ELF of the firmware binary `name` (e.g. a conformance program `isa`).
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Names of the conformance programs (the `twinbed-selftest` binaries besides `panic`),
+    /// sorted, read from firmware/selftest/src/bin/.
+    pub fn conformance_programs() -> Vec<String> {
+        let dir = repo_root().join("firmware/selftest/src/bin");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+            .filter(|n| n != "panic")
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 /// Why the firmware could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A tool could not be started.
-    #[error("could not run `{tool}`: {source}. Is the Rust toolchain (rustup, cargo) installed and on PATH?")]
+    #[error(
+        "could not run `{tool}`: {source}. Is the Rust toolchain (rustup, cargo) installed and on PATH?"
+    )]
     Spawn {
         /// The tool.
         tool: String,
@@ -60,10 +86,7 @@ pub enum BuildError {
 
 /// The repository root (this crate's parent directory).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// A `Command` for `program` in `dir`, with the host build's cargo variables removed, so a
@@ -86,30 +109,17 @@ pub fn ensure_target(log: &mut dyn FnMut(&str)) -> Result<(), BuildError> {
     let out = clean_command("rustup", &root)
         .args(["target", "list", "--installed"])
         .output()
-        .map_err(|source| BuildError::Spawn {
-            tool: "rustup".into(),
-            source,
-        })?;
-    if String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l.trim() == TARGET)
-    {
+        .map_err(|source| BuildError::Spawn { tool: "rustup".into(), source })?;
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) {
         return Ok(());
     }
-    log(&format!(
-        "installing the Rust target {TARGET} (rustup target add {TARGET})"
-    ));
+    log(&format!("installing the Rust target {TARGET} (rustup target add {TARGET})"));
     let out = clean_command("rustup", &root)
         .args(["target", "add", TARGET])
         .output()
-        .map_err(|source| BuildError::Spawn {
-            tool: "rustup".into(),
-            source,
-        })?;
+        .map_err(|source| BuildError::Spawn { tool: "rustup".into(), source })?;
     if !out.status.success() {
-        return Err(BuildError::TargetAdd {
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
+        return Err(BuildError::TargetAdd { stderr: String::from_utf8_lossy(&out.stderr).into_owned() });
     }
     Ok(())
 }
@@ -131,28 +141,14 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
     let dir = repo_root().join("firmware");
     let target_dir = target_dir(variant);
     let mut cmd = clean_command("cargo", &dir);
-    cmd.args([
-        "build",
-        "--release",
-        "--quiet",
-        "--workspace",
-        "--target-dir",
-    ])
-    .arg(&target_dir);
+    cmd.args(["build", "--release", "--quiet", "--workspace", "--target-dir"]).arg(&target_dir);
     if let Variant::Test { samples } = variant {
-        cmd.args(["--features", "twinbed-app/test-mode"])
-            .env("TWINBED_SAMPLES", samples.to_string());
+        cmd.args(["--features", "twinbed-app/test-mode"]).env("TWINBED_SAMPLES", samples.to_string());
     }
-    let status = cmd.status().map_err(|source| BuildError::Spawn {
-        tool: "cargo".into(),
-        source,
-    })?;
+    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
     if !status.success() {
         return Err(BuildError::Cargo { dir, status });
     }
     let out = target_dir.join(TARGET).join("release");
-    Ok(Firmware {
-        app: out.join("app"),
-        panic: out.join("panic"),
-    })
+    Ok(Firmware { app: out.join("app"), panic: out.join("panic"), dir: out })
 }

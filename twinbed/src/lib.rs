@@ -5,6 +5,7 @@
 pub mod duration;
 pub mod elf;
 pub mod firmware;
+mod native;
 pub mod profile;
 
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ pub use twinbed_qemu::Outcome;
 pub enum Engine {
     /// QEMU (`qemu-system-arm`), launched as a process.
     Qemu,
-    /// twinbed's own in-process engine. Not built yet: it comes with the engine issue.
+    /// twinbed's own in-process engine (the default): deterministic, no external process.
     Native,
 }
 
@@ -42,11 +43,24 @@ pub enum RunError {
     /// The QEMU backend failed.
     #[error(transparent)]
     Qemu(#[from] twinbed_qemu::QemuError),
-    /// The engine does not exist yet.
-    #[error("the {engine} engine is not built yet (it comes with twinbed's embedded-engine work); use --engine qemu")]
-    EngineNotBuilt {
-        /// The engine asked for.
-        engine: Engine,
+    /// The embedded engine could not set up the board or load the ELF.
+    #[error(transparent)]
+    Machine(#[from] twinbed_engine::MachineError),
+    /// The guest went to sleep with nothing that could ever wake it.
+    #[error("the guest is asleep (WFI/WFE at 0x{pc:08x}) with no interrupt enabled that could wake it: it would sleep forever")]
+    GuestIdle {
+        /// Where it sleeps.
+        pc: u32,
+    },
+    /// The guest locked up (a fault it could not handle).
+    #[error("the guest locked up at 0x{pc:08x}: a fault occurred that no handler could take (CFSR 0x{cfsr:08x}, HFSR 0x{hfsr:08x}); on hardware the core would stop here")]
+    GuestLockup {
+        /// Where.
+        pc: u32,
+        /// CFSR at the time.
+        cfsr: u32,
+        /// HFSR at the time.
+        hfsr: u32,
     },
     /// A virtual duration was asked for but the firmware cannot report its virtual time.
     #[error("a virtual duration needs firmware with the testbed hook `{}` (the twinbed BSP provides it); this ELF has none", twinbed_qemu::SAMPLE_HOOK_SYMBOL)]
@@ -74,10 +88,11 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// Defaults for `elf` on `board`: QEMU, 60 s timeout, no profile, no duration, shift 0.
+    /// Defaults for `elf` on `board`: the native engine, 60 s timeout, no profile, no
+    /// duration, QEMU icount shift 0.
     pub fn new(board: Board, elf: impl Into<PathBuf>) -> Self {
         Self {
-            engine: Engine::Qemu,
+            engine: Engine::Native,
             board,
             elf: elf.into(),
             timeout: Duration::from_secs(60),
@@ -132,16 +147,8 @@ impl twinbed_qemu::Driver for Driver<'_> {
                 return (None, twinbed_qemu::Flow::Stop);
             }
         }
-        let t = self
-            .opts
-            .temperature
-            .as_ref()
-            .map(|p| p.milli_c_at(u64::from(at.uptime_ms)));
-        self.samples.push(Sample {
-            index: at.index,
-            uptime_ms: at.uptime_ms,
-            temperature_milli_c: t,
-        });
+        let t = self.opts.temperature.as_ref().map(|p| p.milli_c_at(u64::from(at.uptime_ms)));
+        self.samples.push(Sample { index: at.index, uptime_ms: at.uptime_ms, temperature_milli_c: t });
         (t, twinbed_qemu::Flow::Continue)
     }
 }
@@ -153,18 +160,9 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
         return Err(RunError::NoHookForDuration);
     }
     let started = Instant::now();
-    let mut driver = Driver {
-        opts,
-        on_line,
-        samples: Vec::new(),
-        lines: 0,
-    };
+    let mut driver = Driver { opts, on_line, samples: Vec::new(), lines: 0 };
     let outcome = match opts.engine {
-        Engine::Native => {
-            return Err(RunError::EngineNotBuilt {
-                engine: opts.engine,
-            })
-        }
+        Engine::Native => native::run(opts, &info, &mut driver)?,
         Engine::Qemu => {
             let cfg = twinbed_qemu::RunConfig {
                 board: opts.board.clone(),
@@ -180,12 +178,7 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
             twinbed_qemu::run(&cfg, &mut driver)?
         }
     };
-    Ok(Report {
-        outcome,
-        samples: driver.samples,
-        lines: driver.lines,
-        wall: started.elapsed(),
-    })
+    Ok(Report { outcome, samples: driver.samples, lines: driver.lines, wall: started.elapsed() })
 }
 
 /// Exit statuses of `twinbed run` besides the guest's own.
@@ -242,11 +235,8 @@ pub mod app {
         if frac.len() != 4 {
             return None;
         }
-        let magnitude = int
-            .parse::<i32>()
-            .ok()?
-            .checked_mul(10_000)?
-            .checked_add(frac.parse::<i32>().ok()?)?;
+        let magnitude =
+            int.parse::<i32>().ok()?.checked_mul(10_000)?.checked_add(frac.parse::<i32>().ok()?)?;
         Some(Reading {
             uptime_ms: uptime.trim().parse().ok()?,
             index: index.parse().ok()?,
@@ -262,14 +252,8 @@ pub mod app {
             assert_eq!((r.uptime_ms, r.index, r.centi_milli_c), (3000, 2, -42_500));
             let r = super::parse_reading("[1000 ms] sample 0: temperature 0.0625 C").unwrap();
             assert_eq!(r.centi_milli_c, 625);
-            assert_eq!(
-                super::parse_reading("twinbed-app v0.1.0 on mps2-an385"),
-                None
-            );
-            assert_eq!(
-                super::parse_reading("[ 1000 ms] sample 0: sensor error BusStuck"),
-                None
-            );
+            assert_eq!(super::parse_reading("twinbed-app v0.1.0 on mps2-an385"), None);
+            assert_eq!(super::parse_reading("[ 1000 ms] sample 0: sensor error BusStuck"), None);
         }
     }
 }
@@ -291,10 +275,7 @@ pub mod testkit {
     /// a test cannot go on without them.
     pub fn firmware(variant: Variant) -> Firmware {
         static BUILT: OnceLock<Mutex<Vec<(Variant, Firmware)>>> = OnceLock::new();
-        let mut built = BUILT
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, fw)) = built.iter().find(|(v, _)| *v == variant) {
             return fw.clone();
         }
@@ -306,9 +287,7 @@ pub mod testkit {
 
     /// The test-mode firmware ([`TEST_SAMPLES`] samples, then exit 0).
     pub fn test_firmware() -> Firmware {
-        firmware(Variant::Test {
-            samples: TEST_SAMPLES,
-        })
+        firmware(Variant::Test { samples: TEST_SAMPLES })
     }
 
     /// Panics with how to install QEMU if it is missing (`cargo xtask test` installs it).

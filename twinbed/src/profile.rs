@@ -32,36 +32,25 @@ impl FromStr for TemperatureProfile {
     type Err = ProfileError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let err = |problem: String| ProfileError {
-            text: text.to_owned(),
-            problem,
-        };
+        let err = |problem: String| ProfileError { text: text.to_owned(), problem };
         let mut points = Vec::new();
         for part in text.split(',') {
             let (t, v) = match part.split_once(':') {
                 Some((t, v)) => (
-                    parse_fixed(t, 1000.0)
-                        .ok_or_else(|| err(format!("`{t}` is not a time in seconds")))?,
+                    parse_fixed(t, 1000.0).ok_or_else(|| err(format!("`{t}` is not a time in seconds")))?,
                     v,
                 ),
                 None if !text.contains(',') => (0, part),
                 None => return Err(err(format!("`{part}` has no time: write seconds:°C"))),
             };
-            let v = parse_fixed(v, 1000.0)
-                .ok_or_else(|| err(format!("`{v}` is not a temperature in °C")))?;
+            let v = parse_fixed(v, 1000.0).ok_or_else(|| err(format!("`{v}` is not a temperature in °C")))?;
             if t < 0 {
                 return Err(err("times cannot be negative".into()));
             }
             if !(MIN_MILLI_C..=MAX_MILLI_C).contains(&v) {
-                return Err(err(format!(
-                    "{} °C is outside the TMP105's -55..125 °C",
-                    v as f64 / 1000.0
-                )));
+                return Err(err(format!("{} °C is outside the TMP105's -55..125 °C", v as f64 / 1000.0)));
             }
-            if points
-                .last()
-                .is_some_and(|&(lt, _): &(u64, i64)| t as u64 <= lt)
-            {
+            if points.last().is_some_and(|&(lt, _): &(u64, i64)| t as u64 <= lt) {
                 return Err(err("times must increase".into()));
             }
             points.push((t as u64, v));
@@ -84,9 +73,7 @@ impl fmt::Display for TemperatureProfile {
 impl TemperatureProfile {
     /// A constant temperature.
     pub fn constant(milli_c: i32) -> Self {
-        Self {
-            points: vec![(0, i64::from(milli_c))],
-        }
+        Self { points: vec![(0, i64::from(milli_c))] }
     }
 
     /// The temperature in milli-°C at `ms` of virtual time (rounded to the nearest milli-°C).

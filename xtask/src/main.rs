@@ -38,8 +38,8 @@ enum Task {
         after_help = "Examples:\n  cargo xtask emulate\n  cargo xtask emulate --duration 10m --temperature 0:20,300:30,600:20 --json out/run.json"
     )]
     Emulate {
-        /// Emulator. `native` (twinbed's own engine) is not built yet.
-        #[arg(long, value_enum, default_value_t = Engine::Qemu)]
+        /// Emulator: `native` (twinbed's own, in-process) or `qemu` (qemu-system-arm).
+        #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
         /// Built-in board name or path of a board file (.toml).
         #[arg(long, default_value = "mps2-an385")]
@@ -48,11 +48,7 @@ enum Task {
         #[arg(long, default_value = "60s", value_parser = twinbed::duration::parse)]
         duration: Duration,
         /// Temperature profile: `21.5` or `seconds:°C` points, linear in between.
-        #[arg(
-            long,
-            default_value = "0:21,20:24,40:19,60:21",
-            allow_hyphen_values = true
-        )]
+        #[arg(long, default_value = "0:21,20:24,40:19,60:21", allow_hyphen_values = true)]
         temperature: TemperatureProfile,
         /// Write a JSON summary (samples, readings, outcome, timings) to this file.
         #[arg(long, value_name = "FILE")]
@@ -90,25 +86,9 @@ fn main() -> ExitCode {
     twinbed::init_logging(0);
     let result = match task {
         Task::BuildFirmware { test_mode } => build_firmware(test_mode),
-        Task::Emulate {
-            engine,
-            board,
-            duration,
-            temperature,
-            json,
-            elf,
-            device,
-            timeout,
-        } => emulate(
-            engine,
-            &board,
-            duration,
-            temperature,
-            json,
-            elf,
-            &device,
-            timeout,
-        ),
+        Task::Emulate { engine, board, duration, temperature, json, elf, device, timeout } => {
+            emulate(engine, &board, duration, temperature, json, elf, &device, timeout)
+        }
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Ci => test(&[]),
     };
@@ -126,9 +106,7 @@ fn say(msg: &str) {
 }
 
 fn build_firmware(test_mode: Option<u32>) -> Result<ExitCode> {
-    let variant = test_mode.map_or(firmware::Variant::Device, |samples| {
-        firmware::Variant::Test { samples }
-    });
+    let variant = test_mode.map_or(firmware::Variant::Device, |samples| firmware::Variant::Test { samples });
     let fw = firmware::build(variant, &mut say)?;
     say(&format!("built {}", fw.app.display()));
     say(&format!("built {}", fw.panic.display()));
@@ -198,35 +176,26 @@ fn emulate(
     // at 12 bits truncates to 0.0625 °C (625 in ten-thousandths).
     let mut mismatches = 0;
     for r in &readings {
-        let set = report
-            .samples
-            .iter()
-            .find(|s| s.index == r.index)
-            .and_then(|s| s.temperature_milli_c);
-        let ok =
-            set.is_some_and(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() < 625);
+        let set = report.samples.iter().find(|s| s.index == r.index).and_then(|s| s.temperature_milli_c);
+        let ok = set.is_some_and(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() < 625);
         if !ok {
             mismatches += 1;
-            say(&format!("sensor check: sample {} read {} (x 0.0001 °C) but the model was set to {set:?} milli-°C", r.index, r.centi_milli_c));
+            say(&format!(
+                "sensor check: sample {} read {} (x 0.0001 °C) but the model was set to {set:?} milli-°C",
+                r.index, r.centi_milli_c
+            ));
         }
     }
     let (outcome, exit_status) = match report.outcome {
         Outcome::Exited(c) => ("guest exited".to_owned(), Some(c)),
-        Outcome::Stopped => (
-            format!("stopped after {} of virtual time", humanize(duration)),
-            None,
-        ),
+        Outcome::Stopped => (format!("stopped after {} of virtual time", humanize(duration)), None),
         Outcome::TimedOut => (format!("wall-clock timeout after {timeout} s"), None),
     };
     say(&format!(
         "{device}: {outcome}; {} samples, {} readings, sensor check {}; {:.2} s wall",
         report.samples.len(),
         readings.len(),
-        if mismatches == 0 {
-            "ok".to_owned()
-        } else {
-            format!("FAILED ({mismatches} mismatches)")
-        },
+        if mismatches == 0 { "ok".to_owned() } else { format!("FAILED ({mismatches} mismatches)") },
         report.wall.as_secs_f64()
     ));
     if let Some(path) = json {
@@ -253,11 +222,7 @@ fn emulate(
         say(&format!("summary written to {}", path.display()));
     }
     let ok = mismatches == 0 && matches!(report.outcome, Outcome::Stopped | Outcome::Exited(0));
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn humanize(d: Duration) -> String {
@@ -280,8 +245,7 @@ fn test(cargo_args: &[String]) -> Result<ExitCode> {
 
     say("firmware host tests (cargo test --target x86_64-unknown-linux-gnu in firmware/)");
     let mut fw = Command::new(&cargo);
-    fw.current_dir(root.join("firmware"))
-        .args(["test", "--target", "x86_64-unknown-linux-gnu"]);
+    fw.current_dir(root.join("firmware")).args(["test", "--target", "x86_64-unknown-linux-gnu"]);
     for krate in prereq::FIRMWARE_HOST_TESTED {
         fw.args(["-p", krate]);
     }
@@ -289,15 +253,10 @@ fn test(cargo_args: &[String]) -> Result<ExitCode> {
 
     say("host workspace tests (cargo test --workspace)");
     let mut host = Command::new(&cargo);
-    host.current_dir(&root)
-        .args(["test", "--workspace"])
-        .args(cargo_args);
+    host.current_dir(&root).args(["test", "--workspace"]).args(cargo_args);
     run_tests(&mut host, &mut counts)?;
     // One closing line for the whole suite (each cargo test binary prints its own).
-    println!(
-        "xtask: {} passed, {} failed, {} skipped",
-        counts.passed, counts.failed, counts.ignored
-    );
+    println!("xtask: {} passed, {} failed, {} skipped", counts.passed, counts.failed, counts.ignored);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -334,10 +293,8 @@ impl Counts {
 /// Runs a `cargo test`, passing its output through and counting its results.
 fn run_tests(cmd: &mut Command, counts: &mut Counts) -> Result<()> {
     use std::io::BufRead;
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {cmd:?}"))?;
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("running {cmd:?}"))?;
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines() {
             let line = line.context("reading cargo test's output")?;
@@ -345,9 +302,7 @@ fn run_tests(cmd: &mut Command, counts: &mut Counts) -> Result<()> {
             println!("{line}");
         }
     }
-    let status = child
-        .wait()
-        .with_context(|| format!("waiting for {cmd:?}"))?;
+    let status = child.wait().with_context(|| format!("waiting for {cmd:?}"))?;
     if !status.success() {
         println!(
             "xtask: {} passed, {} failed, {} skipped",

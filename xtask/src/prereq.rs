@@ -15,23 +15,14 @@ pub fn ensure_qemu(say: &mut dyn FnMut(&str)) -> Result<()> {
     say("qemu-system-arm not found: installing the Debian package qemu-system-arm with apt-get");
     let root = is_root();
     let apt = |args: &[&str]| -> Result<()> {
-        let mut c = if root {
-            Command::new("apt-get")
-        } else {
-            Command::new("sudo")
-        };
+        let mut c = if root { Command::new("apt-get") } else { Command::new("sudo") };
         if !root {
             c.arg("apt-get");
         }
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let status = c
-            .status()
-            .with_context(|| format!("running apt-get {}", args.join(" ")))?;
+        let status = c.status().with_context(|| format!("running apt-get {}", args.join(" ")))?;
         if !status.success() {
-            bail!(
-                "`apt-get {}` failed ({status}); install qemu-system-arm by hand",
-                args.join(" ")
-            );
+            bail!("`apt-get {}` failed ({status}); install qemu-system-arm by hand", args.join(" "));
         }
         Ok(())
     };

@@ -27,7 +27,7 @@ fn start_emulate() -> Run {
     let elf = dir.path().join("app-under-interrupt-test.elf");
     std::fs::copy(&fw.app, &elf).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["emulate", "--duration", "1h", "--elf"])
+        .args(["emulate", "--engine", "qemu", "--duration", "1h", "--elf"])
         .arg(&elf)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -44,22 +44,11 @@ fn start_emulate() -> Run {
             break;
         }
     }
-    assert!(
-        seen.last().is_some_and(|l| l.contains("sample 2:")),
-        "emulate printed no readings: {seen:?}"
-    );
+    assert!(seen.last().is_some_and(|l| l.contains("sample 2:")), "emulate printed no readings: {seen:?}");
     // The xtask process has the path on its command line too; QEMU has it after `-kernel`.
     let marker = format!("-kernel\0{}", elf.display());
-    assert_eq!(
-        testkit::processes_with(&marker).len(),
-        1,
-        "exactly one QEMU runs {marker}"
-    );
-    Run {
-        child,
-        marker,
-        _dir: dir,
-    }
+    assert_eq!(testkit::processes_with(&marker).len(), 1, "exactly one QEMU runs {marker}");
+    Run { child, marker, _dir: dir }
 }
 
 /// Waits (at most 10 s) for `child` to end and for every process running the marker to go.
@@ -74,10 +63,7 @@ fn assert_all_gone(mut run: Run) {
         if left.is_empty() {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "QEMU processes left behind: {left:?}"
-        );
+        assert!(Instant::now() < deadline, "QEMU processes left behind: {left:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -98,9 +84,6 @@ fn sigkill_of_the_runner_alone_leaves_no_qemu_behind() {
     // Only the xtask process dies, abruptly, with no chance to clean up: QEMU's parent-death
     // signal must take it down.
     // SAFETY: kill has no memory-safety preconditions.
-    assert_eq!(
-        unsafe { libc::kill(run.child.id() as i32, libc::SIGKILL) },
-        0
-    );
+    assert_eq!(unsafe { libc::kill(run.child.id() as i32, libc::SIGKILL) }, 0);
     assert_all_gone(run);
 }

@@ -105,7 +105,28 @@ pub struct Peripheral {
     pub model: String,
     /// Base address.
     pub base: u32,
+    /// Size of the register window in bytes; [`Peripheral::DEFAULT_SIZE`] when not given.
+    #[serde(default)]
+    pub size: Option<u32>,
+    /// External interrupt numbers (NVIC IRQn) of the model's interrupt outputs, in the model's
+    /// output order (for QEMU's models: the order of their sysbus IRQs). Shorter than the
+    /// model's list of outputs: the rest are not connected.
+    #[serde(default)]
+    pub irqs: Vec<u32>,
 }
+
+impl Peripheral {
+    /// The window of an APB/AHB peripheral slot when the board file gives no `size`: 4 KiB.
+    pub const DEFAULT_SIZE: u32 = 0x1000;
+
+    /// Size of the register window (`size`, or [`Peripheral::DEFAULT_SIZE`]).
+    pub fn window(&self) -> u32 {
+        self.size.unwrap_or(Self::DEFAULT_SIZE)
+    }
+}
+
+/// Interrupt numbers above this cannot exist on ARMv7-M (496 external interrupts at most).
+const MAX_IRQ: u32 = 495;
 
 /// A device on one of the board's buses.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -129,23 +150,17 @@ impl Board {
 
     /// A built-in board by name.
     pub fn builtin(name: &str) -> Result<Board, BoardError> {
-        let (_, text) =
-            BUILTIN
-                .iter()
-                .find(|(n, _)| *n == name)
-                .ok_or_else(|| BoardError::Unknown {
-                    name: name.to_owned(),
-                    known: Self::builtin_names().collect::<Vec<_>>().join(", "),
-                })?;
+        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| BoardError::Unknown {
+            name: name.to_owned(),
+            known: Self::builtin_names().collect::<Vec<_>>().join(", "),
+        })?;
         Self::parse(text, name)
     }
 
     /// A board from a TOML file.
     pub fn from_file(path: &Path) -> Result<Board, BoardError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| BoardError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -160,14 +175,9 @@ impl Board {
 
     /// Parses and validates board TOML; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Board, BoardError> {
-        let board: Board = toml::from_str(text).map_err(|source| BoardError::Parse {
-            origin: origin.to_owned(),
-            source,
-        })?;
-        board.validate().map_err(|problem| BoardError::Invalid {
-            origin: origin.to_owned(),
-            problem,
-        })?;
+        let board: Board =
+            toml::from_str(text).map_err(|source| BoardError::Parse { origin: origin.to_owned(), source })?;
+        board.validate().map_err(|problem| BoardError::Invalid { origin: origin.to_owned(), problem })?;
         Ok(board)
     }
 
@@ -177,15 +187,38 @@ impl Board {
         }
         for (i, m) in self.memory.iter().enumerate() {
             if m.size == 0 || m.base.checked_add(m.size - 1).is_none() {
-                return Err(format!(
-                    "memory `{}` does not fit in the 32-bit address space",
-                    m.name
-                ));
+                return Err(format!("memory `{}` does not fit in the 32-bit address space", m.name));
             }
-            if let Some(o) = self.memory[..i].iter().find(|o| {
-                m.base < o.base.wrapping_add(o.size) && o.base < m.base.wrapping_add(m.size)
-            }) {
+            if let Some(o) = self.memory[..i]
+                .iter()
+                .find(|o| m.base < o.base.wrapping_add(o.size) && o.base < m.base.wrapping_add(m.size))
+            {
                 return Err(format!("memory `{}` overlaps memory `{}`", m.name, o.name));
+            }
+        }
+        for (i, p) in self.peripherals.iter().enumerate() {
+            let size = p.window();
+            if size == 0 || p.base.checked_add(size - 1).is_none() {
+                return Err(format!("peripheral `{}` does not fit in the 32-bit address space", p.name));
+            }
+            if let Some(o) = self.peripherals[..i]
+                .iter()
+                .find(|o| p.base < o.base.wrapping_add(o.window()) && o.base < p.base.wrapping_add(size))
+            {
+                return Err(format!("peripheral `{}` overlaps peripheral `{}`", p.name, o.name));
+            }
+            if let Some(m) = self
+                .memory
+                .iter()
+                .find(|m| p.base < m.base.wrapping_add(m.size) && m.base < p.base.wrapping_add(size))
+            {
+                return Err(format!("peripheral `{}` overlaps memory `{}`", p.name, m.name));
+            }
+            if let Some(irq) = p.irqs.iter().find(|&&n| n > MAX_IRQ) {
+                return Err(format!(
+                    "peripheral `{}` uses IRQ {irq}; ARMv7-M has external interrupts 0..={MAX_IRQ}",
+                    p.name
+                ));
             }
         }
         let mut names: Vec<&str> = self.peripherals.iter().map(|p| p.name.as_str()).collect();
@@ -230,25 +263,42 @@ mod tests {
     fn builtin_mps2_an385_loads() {
         let b = Board::builtin("mps2-an385").expect("built-in board is valid");
         assert_eq!(b.clock_hz, 25_000_000);
-        assert_eq!(
-            b.qemu.as_ref().map(|q| q.machine.as_str()),
-            Some("mps2-an385")
-        );
-        assert_eq!(
-            b.peripheral("i2c-sensors").map(|p| p.base),
-            Some(0x4002_A000)
-        );
+        assert_eq!(b.qemu.as_ref().map(|q| q.machine.as_str()), Some("mps2-an385"));
+        assert_eq!(b.peripheral("i2c-sensors").map(|p| p.base), Some(0x4002_A000));
         let t = b.device_of_model("tmp105").expect("has a TMP105");
         assert_eq!((t.name.as_str(), t.address), ("temp", 0x48));
+        assert_eq!(t.bus, "i2c-sensors");
+    }
+
+    /// The facts taken from QEMU 7.2's `hw/arm/mps2.c` (and `info mtree` of `-M mps2-an385`).
+    #[test]
+    fn builtin_mps2_an385_matches_qemu_map() {
+        let b = Board::builtin("mps2-an385").expect("built-in board is valid");
+        let p = |n: &str| {
+            let p = b.peripheral(n).unwrap_or_else(|| panic!("no peripheral `{n}`"));
+            (p.model.as_str(), p.base, p.window(), p.irqs.clone())
+        };
+        assert_eq!(p("uart0"), ("cmsdk-apb-uart", 0x4000_4000, 0x1000, vec![1, 0, 12, 12]));
+        assert_eq!(p("uart1"), ("cmsdk-apb-uart", 0x4000_5000, 0x1000, vec![3, 2, 12, 12]));
+        assert_eq!(p("uart2"), ("cmsdk-apb-uart", 0x4000_6000, 0x1000, vec![5, 4, 12, 12]));
+        assert_eq!(p("uart3"), ("cmsdk-apb-uart", 0x4000_7000, 0x1000, vec![19, 18]));
+        assert_eq!(p("uart4"), ("cmsdk-apb-uart", 0x4000_9000, 0x1000, vec![21, 20]));
+        assert_eq!(p("timer0"), ("cmsdk-apb-timer", 0x4000_0000, 0x1000, vec![8]));
+        assert_eq!(p("timer1"), ("cmsdk-apb-timer", 0x4000_1000, 0x1000, vec![9]));
+        assert_eq!(p("dualtimer"), ("cmsdk-apb-dualtimer", 0x4000_2000, 0x1000, vec![10]));
+        assert_eq!(p("fpgaio"), ("mps2-fpgaio", 0x4002_8000, 0x1000, vec![]));
+        assert_eq!(p("scc"), ("mps2-scc", 0x4002_F000, 0x1000, vec![]));
+        assert_eq!(p("i2c-sensors"), ("sbcon-i2c", 0x4002_A000, 0x1000, vec![]));
+        assert_eq!(p("ethernet"), ("lan9118", 0x4020_0000, 0x100, vec![13]));
+        assert_eq!(p("i2s").2, 0x400);
+        assert_eq!(p("gpio0"), ("unimplemented", 0x4001_0000, 0x1000, vec![]));
+        assert!(b.peripherals.len() >= 30, "{}", b.peripherals.len());
     }
 
     #[test]
     fn unknown_board_lists_the_known_ones() {
         let e = Board::load("stm32-nope").unwrap_err().to_string();
-        assert!(
-            e.contains("unknown board `stm32-nope`") && e.contains("mps2-an385"),
-            "{e}"
-        );
+        assert!(e.contains("unknown board `stm32-nope`") && e.contains("mps2-an385"), "{e}");
     }
 
     #[test]
@@ -266,6 +316,26 @@ mod tests {
                 "sits on bus `i2c9`",
             ),
             ("name = \"x\"\ncpu = \"m3\"\nclock_hz = [\n", "malformed"),
+            (
+                "name = \"x\"\ncpu = \"m3\"\nclock_hz = 1\n[[peripheral]]\nname=\"a\"\nmodel=\"m\"\nbase=0\n[[peripheral]]\nname=\"b\"\nmodel=\"m\"\nbase=0x800\n",
+                "peripheral `b` overlaps peripheral `a`",
+            ),
+            (
+                "name = \"x\"\ncpu = \"m3\"\nclock_hz = 1\n[[memory]]\nname=\"r\"\nbase=0\nsize=16\n[[peripheral]]\nname=\"a\"\nmodel=\"m\"\nbase=0\nsize=4\n",
+                "peripheral `a` overlaps memory `r`",
+            ),
+            (
+                "name = \"x\"\ncpu = \"m3\"\nclock_hz = 1\n[[peripheral]]\nname=\"a\"\nmodel=\"m\"\nbase=0\nsize=0\n",
+                "does not fit",
+            ),
+            (
+                "name = \"x\"\ncpu = \"m3\"\nclock_hz = 1\n[[peripheral]]\nname=\"a\"\nmodel=\"m\"\nbase=0\nirqs=[500]\n",
+                "uses IRQ 500",
+            ),
+            (
+                "name = \"x\"\ncpu = \"m3\"\nclock_hz = 1\n[[peripheral]]\nname=\"a\"\nmodel=\"m\"\nbase=0\nirq=3\n",
+                "unknown field `irq`",
+            ),
         ];
         for (text, want) in cases {
             let e = Board::parse(text, "test.toml").unwrap_err().to_string();

@@ -1,5 +1,12 @@
-//! twinbed's embedded engine (work in progress): an ARMv7-M core, the system block, and board
-//! peripherals, all on virtual time.
-#![allow(dead_code)] // under construction
+//! twinbed's embedded engine: an ARMv7-M core ([`cpu`]), the System Control Space
+//! ([`system`]), board peripherals ([`periph`]) and the machine that ties them together on
+//! virtual time ([`machine`]). The machine is plain data: `Clone + Send`, serde for files, so a
+//! snapshot is a clone and thousands of machines fit in one process.
 
+pub mod cpu;
+pub mod machine;
 pub mod periph;
+pub mod system;
+pub mod timing;
+
+pub use machine::{Machine, MachineError, Stop};

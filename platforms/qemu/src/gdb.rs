@@ -41,12 +41,8 @@ pub fn read_packet<R: Read>(r: &mut R) -> io::Result<Option<String>> {
     }
     let mut sum = [0u8; 2];
     r.read_exact(&mut sum)?;
-    let want = u8::from_str_radix(std::str::from_utf8(&sum).unwrap_or("zz"), 16).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            "gdb packet: bad checksum digits",
-        )
-    })?;
+    let want = u8::from_str_radix(std::str::from_utf8(&sum).unwrap_or("zz"), 16)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "gdb packet: bad checksum digits"))?;
     let got = data.iter().fold(0u8, |a, b| a.wrapping_add(*b));
     if want != got {
         return Err(io::Error::new(
@@ -124,10 +120,7 @@ mod tests {
         assert_eq!(frame("c"), b"$c#63");
         let mut wire: &[u8] = b"+$OK#9a+$T05thread:01;#07";
         assert_eq!(read_packet(&mut wire).unwrap().as_deref(), Some("OK"));
-        assert_eq!(
-            read_packet(&mut wire).unwrap().as_deref(),
-            Some("T05thread:01;")
-        );
+        assert_eq!(read_packet(&mut wire).unwrap().as_deref(), Some("T05thread:01;"));
         assert_eq!(read_packet(&mut wire).unwrap(), None);
     }
 

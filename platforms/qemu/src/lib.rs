@@ -153,11 +153,7 @@ pub fn find_qemu() -> Result<PathBuf, QemuError> {
     let binary = std::env::var("TWINBED_QEMU").unwrap_or_else(|_| "qemu-system-arm".to_owned());
     let p = Path::new(&binary);
     if p.components().count() > 1 {
-        return if p.is_file() {
-            Ok(p.to_owned())
-        } else {
-            Err(QemuError::NotInstalled { binary })
-        };
+        return if p.is_file() { Ok(p.to_owned()) } else { Err(QemuError::NotInstalled { binary }) };
     }
     std::env::var_os("PATH")
         .iter()
@@ -168,18 +164,9 @@ pub fn find_qemu() -> Result<PathBuf, QemuError> {
 }
 
 /// The command line (without the binary) for a run; public so users can reproduce a run by hand.
-pub fn command_line(
-    cfg: &RunConfig,
-    qmp: &Path,
-    gdb: Option<&Path>,
-) -> Result<Vec<String>, QemuError> {
-    let machine = cfg
-        .board
-        .qemu
-        .as_ref()
-        .ok_or_else(|| QemuError::NoMachine {
-            board: cfg.board.name.clone(),
-        })?;
+pub fn command_line(cfg: &RunConfig, qmp: &Path, gdb: Option<&Path>) -> Result<Vec<String>, QemuError> {
+    let machine =
+        cfg.board.qemu.as_ref().ok_or_else(|| QemuError::NoMachine { board: cfg.board.name.clone() })?;
     let mut args: Vec<String> = vec![
         "-M".into(),
         machine.machine.clone(),
@@ -199,17 +186,13 @@ pub fn command_line(
         args.extend(["-icount".into(), format!("shift={shift},sleep=off")]);
     }
     if let Some(g) = gdb {
-        args.extend([
-            "-gdb".into(),
-            format!("unix:{},server=on,wait=off", g.display()),
-        ]);
+        args.extend(["-gdb".into(), format!("unix:{},server=on,wait=off", g.display())]);
     }
     for d in &cfg.board.devices {
         match d.model.as_str() {
-            "tmp105" => args.extend([
-                "-device".into(),
-                format!("tmp105,address=0x{:x},id={}", d.address, d.name),
-            ]),
+            "tmp105" => {
+                args.extend(["-device".into(), format!("tmp105,address=0x{:x},id={}", d.address, d.name)])
+            }
             other => {
                 tracing::warn!(target: "qemu", "device `{}` (model {other}) has no QEMU equivalent; left out", d.name)
             }
@@ -240,10 +223,7 @@ impl Child {
     }
 
     fn died(&self, what: impl Into<String>) -> QemuError {
-        QemuError::Died {
-            what: what.into(),
-            stderr: self.stderr(),
-        }
+        QemuError::Died { what: what.into(), stderr: self.stderr() }
     }
 
     fn kill(&self) {
@@ -259,27 +239,19 @@ impl Drop for Child {
     }
 }
 
-fn connect(
-    path: &Path,
-    child: &Child,
-    deadline: Instant,
-    what: &str,
-) -> Result<UnixStream, QemuError> {
+fn connect(path: &Path, child: &Child, deadline: Instant, what: &str) -> Result<UnixStream, QemuError> {
     loop {
         match UnixStream::connect(path) {
             Ok(s) => return Ok(s),
             Err(_) if Instant::now() < deadline => {
                 if let Ok(Some(out)) = child.reader.try_wait() {
-                    return Err(child.died(format!(
-                        "it exited ({}) before its {what} socket came up",
-                        out.status
-                    )));
+                    return Err(
+                        child.died(format!("it exited ({}) before its {what} socket came up", out.status))
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) => {
-                return Err(child.died(format!("its {what} socket did not come up in time ({e})")))
-            }
+            Err(e) => return Err(child.died(format!("its {what} socket did not come up in time ({e})"))),
         }
     }
 }
@@ -287,20 +259,10 @@ fn connect(
 type Qmp = qapi::Qmp<qapi::Stream<BufReader<UnixStream>, UnixStream>>;
 
 fn qmp_err(child: &Child, doing: impl Into<String>, e: impl std::fmt::Display) -> QemuError {
-    QemuError::Control {
-        channel: "QMP",
-        doing: doing.into(),
-        detail: e.to_string(),
-        stderr: child.stderr(),
-    }
+    QemuError::Control { channel: "QMP", doing: doing.into(), detail: e.to_string(), stderr: child.stderr() }
 }
 
-fn set_temperature(
-    qmp: &mut Qmp,
-    child: &Child,
-    device: &str,
-    milli_c: i32,
-) -> Result<(), QemuError> {
+fn set_temperature(qmp: &mut Qmp, child: &Child, device: &str, milli_c: i32) -> Result<(), QemuError> {
     let path = format!("/machine/peripheral/{device}");
     qmp.execute(&qapi::qmp::qom_set {
         path: path.clone(),
@@ -317,10 +279,7 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
     let dir = tempfile::Builder::new()
         .prefix("twinbed-qemu-")
         .tempdir()
-        .map_err(|source| QemuError::Io {
-            doing: "creating a temporary directory",
-            source,
-        })?;
+        .map_err(|source| QemuError::Io { doing: "creating a temporary directory", source })?;
     let qmp_path = dir.path().join("qmp.sock");
     let gdb_path = dir.path().join("gdb.sock");
     let stderr_path = dir.path().join("stderr.log");
@@ -346,14 +305,8 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
             Ok(())
         })
         .reader()
-        .map_err(|source| QemuError::Spawn {
-            binary: binary.display().to_string(),
-            source,
-        })?;
-    let child = Child {
-        reader: Arc::new(reader),
-        stderr_path,
-    };
+        .map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
+    let child = Child { reader: Arc::new(reader), stderr_path };
     let deadline = Instant::now() + cfg.timeout;
     let startup_deadline = Instant::now() + Duration::from_secs(10).min(cfg.timeout);
 
@@ -361,12 +314,9 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
     spawn_stdout_reader(Arc::clone(&child.reader), tx.clone());
 
     let qmp_stream = connect(&qmp_path, &child, startup_deadline, "QMP")?;
-    let qmp_reader = qmp_stream
-        .try_clone()
-        .map_err(|e| qmp_err(&child, "cloning the socket", e))?;
+    let qmp_reader = qmp_stream.try_clone().map_err(|e| qmp_err(&child, "cloning the socket", e))?;
     let mut qmp: Qmp = qapi::Qmp::new(qapi::Stream::new(BufReader::new(qmp_reader), qmp_stream));
-    qmp.handshake()
-        .map_err(|e| qmp_err(&child, "negotiating capabilities", e))?;
+    qmp.handshake().map_err(|e| qmp_err(&child, "negotiating capabilities", e))?;
 
     let tmp105 = cfg.board.device_of_model("tmp105").map(|d| d.name.clone());
     if let (Some(dev), Some(t)) = (&tmp105, cfg.initial_temperature) {
@@ -382,29 +332,18 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
                 detail: e.to_string(),
                 stderr: child.stderr(),
             };
-            let (mut client, read_half) =
-                gdb::GdbClient::new(stream).map_err(|e| gerr("connecting", e))?;
+            let (mut client, read_half) = gdb::GdbClient::new(stream).map_err(|e| gerr("connecting", e))?;
             gdb::spawn_reader(read_half, tx.clone(), Event::Gdb, Event::GdbClosed);
             // Thumb function symbols have bit 0 set; the breakpoint goes on the instruction.
             client
                 .send(&format!("Z0,{:x},2", addr & !1))
                 .map_err(|e| gerr("setting the hook breakpoint", e))?;
-            expect_gdb(
-                &rx,
-                driver,
-                deadline,
-                &child,
-                "setting the hook breakpoint",
-                |p| p == "OK",
-            )?;
-            client
-                .send("c")
-                .map_err(|e| gerr("starting the guest", e))?;
+            expect_gdb(&rx, driver, deadline, &child, "setting the hook breakpoint", |p| p == "OK")?;
+            client.send("c").map_err(|e| gerr("starting the guest", e))?;
             Some(client)
         }
         None => {
-            qmp.execute(&qapi::qmp::cont {})
-                .map_err(|e| qmp_err(&child, "starting the guest", e))?;
+            qmp.execute(&qapi::qmp::cont {}).map_err(|e| qmp_err(&child, "starting the guest", e))?;
             None
         }
     };
@@ -423,9 +362,7 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
                     return Ok(Outcome::Stopped);
                 }
             }
-            Ok(Event::StdoutClosed) | Err(RecvTimeoutError::Disconnected) => {
-                return finish(&child, deadline)
-            }
+            Ok(Event::StdoutClosed) | Err(RecvTimeoutError::Disconnected) => return finish(&child, deadline),
             Ok(Event::Gdb(packet)) => {
                 let Some(client) = gdb.as_mut() else { continue };
                 if packet.starts_with('W') || packet.starts_with('X') {
@@ -443,16 +380,12 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
                     stderr: child.stderr(),
                 };
                 client.send("g").map_err(|e| gerr("reading registers", e))?;
-                let regs = expect_gdb(&rx, driver, deadline, &child, "reading registers", |p| {
-                    p.len() >= 128
-                })?;
+                let regs =
+                    expect_gdb(&rx, driver, deadline, &child, "reading registers", |p| p.len() >= 128)?;
                 let Some(regs) = regs.as_deref().and_then(gdb::parse_core_registers) else {
                     return Err(child.died("the gdbstub's register reply could not be parsed"));
                 };
-                let at = SamplePoint {
-                    uptime_ms: regs[0],
-                    index: regs[1],
-                };
+                let at = SamplePoint { uptime_ms: regs[0], index: regs[1] };
                 let (temperature, flow) = driver.on_sample(at);
                 if flow == Flow::Stop {
                     child.kill();
@@ -464,42 +397,15 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
                 // QEMU stops again at once if we continue on the breakpoint, so step over it the
                 // way gdb does: remove it, single-step, put it back, continue.
                 let bp = format!("{:x},2", cfg.sample_hook.unwrap_or(0) & !1);
-                client
-                    .send(&format!("z0,{bp}"))
-                    .map_err(|e| gerr("stepping over the hook", e))?;
-                expect_gdb(
-                    &rx,
-                    driver,
-                    deadline,
-                    &child,
-                    "stepping over the hook",
-                    |p| p == "OK",
-                )?;
-                client
-                    .send("s")
-                    .map_err(|e| gerr("stepping over the hook", e))?;
-                expect_gdb(
-                    &rx,
-                    driver,
-                    deadline,
-                    &child,
-                    "stepping over the hook",
-                    |p| p.starts_with('T') || p.starts_with('S'),
-                )?;
-                client
-                    .send(&format!("Z0,{bp}"))
-                    .map_err(|e| gerr("stepping over the hook", e))?;
-                expect_gdb(
-                    &rx,
-                    driver,
-                    deadline,
-                    &child,
-                    "stepping over the hook",
-                    |p| p == "OK",
-                )?;
-                client
-                    .send("c")
-                    .map_err(|e| gerr("resuming the guest", e))?;
+                client.send(&format!("z0,{bp}")).map_err(|e| gerr("stepping over the hook", e))?;
+                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| p == "OK")?;
+                client.send("s").map_err(|e| gerr("stepping over the hook", e))?;
+                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| {
+                    p.starts_with('T') || p.starts_with('S')
+                })?;
+                client.send(&format!("Z0,{bp}")).map_err(|e| gerr("stepping over the hook", e))?;
+                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| p == "OK")?;
+                client.send("c").map_err(|e| gerr("resuming the guest", e))?;
             }
             Ok(Event::GdbClosed) => {}
             Err(RecvTimeoutError::Timeout) => {}
@@ -567,8 +473,7 @@ fn finish(child: &Child, deadline: Instant) -> Result<Outcome, QemuError> {
 
 /// Whether a line of QEMU's stderr reports an error of QEMU's own (not a warning).
 fn is_qemu_error(line: &str) -> bool {
-    (line.starts_with("qemu-system-") || line.starts_with("qemu: "))
-        && !line.contains(": warning: ")
+    (line.starts_with("qemu-system-") || line.starts_with("qemu: ")) && !line.contains(": warning: ")
 }
 
 fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Event>) {
@@ -583,10 +488,7 @@ fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Event>) {
                     while matches!(buf.last(), Some(b'\n' | b'\r')) {
                         buf.pop();
                     }
-                    if tx
-                        .send(Event::Line(String::from_utf8_lossy(&buf).into_owned()))
-                        .is_err()
-                    {
+                    if tx.send(Event::Line(String::from_utf8_lossy(&buf).into_owned())).is_err() {
                         return;
                     }
                 }

@@ -33,8 +33,9 @@ enum Command {
     Run {
         /// The firmware ELF (built for thumbv7m-none-eabi).
         elf: PathBuf,
-        /// Emulator: `qemu` (qemu-system-arm). The embedded `native` engine is not built yet.
-        #[arg(long, value_enum, default_value_t = Engine::Qemu)]
+        /// Emulator: `native` (twinbed's own, in-process, deterministic) or `qemu`
+        /// (qemu-system-arm, launched as a process with -icount virtual time).
+        #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
         /// Built-in board name or path of a board file (.toml).
         #[arg(long, default_value = "mps2-an385")]
@@ -54,13 +55,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     twinbed::init_logging(cli.verbose);
     match cli.command {
-        Command::Run {
-            elf,
-            engine,
-            board,
-            timeout,
-            temperature,
-        } => {
+        Command::Run { elf, engine, board, timeout, temperature } => {
             let code = run(elf, engine, &board, timeout, temperature);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }

@@ -17,7 +17,6 @@
 //!   `tracing` target `"guest"` and answered as the hardware would (usually RAZ/WI); never a
 //!   panic. Unimplemented features log with target `"unimp"`.
 
-
 use serde::{Deserialize, Serialize};
 
 /// Width of a bus access.
@@ -113,4 +112,473 @@ pub trait Device {
     /// Back to the power-on state (system reset). Models that keep contents across reset
     /// (flash) keep them.
     fn reset(&mut self);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models, shared helpers, and the board-file constructor (added with the mps2-an385 models).
+// ---------------------------------------------------------------------------------------------
+
+pub mod cmsdk_dualtimer;
+pub mod cmsdk_gpio;
+pub mod cmsdk_timer;
+pub mod cmsdk_uart;
+pub mod mps2_fpgaio;
+pub mod mps2_scc;
+mod ptimer;
+pub mod sbcon_i2c;
+pub mod tmp105;
+pub mod unimplemented;
+
+pub use cmsdk_dualtimer::CmsdkDualTimer;
+pub use cmsdk_gpio::CmsdkGpio;
+pub use cmsdk_timer::CmsdkTimer;
+pub use cmsdk_uart::CmsdkUart;
+pub use mps2_fpgaio::Mps2FpgaIo;
+pub use mps2_scc::Mps2Scc;
+pub use sbcon_i2c::{I2cDevice, SbConI2c};
+pub use tmp105::Tmp105;
+pub use unimplemented::Unimplemented;
+
+/// A model's interrupt outputs and the NVIC lines they drive.
+///
+/// Outputs that share a line are ORed (QEMU wires e.g. a UART's TX and RX overrun outputs to
+/// one line through an OR gate). A line is only written when the OR of this model's outputs on
+/// it changes, so a line shared with *another* model (the UART 0-2 overrun line of mps2-an385)
+/// is only approximately an OR: whichever model changes last sets it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IrqOutputs {
+    /// NVIC line of output i, `None` when not connected.
+    lines: Vec<Option<u32>>,
+    /// Lines this model currently drives high, one bit per IRQ number (0..128).
+    driven: u128,
+}
+
+impl IrqOutputs {
+    /// Outputs connected to `irqs` in order; outputs beyond `irqs.len()` are not connected.
+    pub fn new(irqs: &[u32]) -> Self {
+        Self { lines: irqs.iter().map(|&n| Some(n)).collect(), driven: 0 }
+    }
+
+    /// Sets every output's level (`levels[i]` for output i) and updates the lines that changed.
+    pub fn update(&mut self, levels: &[bool], irq: &mut IrqLines) {
+        let mut want = 0u128;
+        for (line, &high) in self.lines.iter().zip(levels) {
+            if let Some(n) = *line {
+                if high && n < 128 {
+                    want |= 1u128 << n;
+                }
+            }
+        }
+        let mut changed = want ^ self.driven;
+        while changed != 0 {
+            let n = changed.trailing_zeros();
+            irq.set(n, want & (1u128 << n) != 0);
+            changed &= changed - 1;
+        }
+        self.driven = want;
+    }
+
+    /// Forgets the driven levels (device reset; the machine clears its lines on reset).
+    pub fn reset(&mut self) {
+        self.driven = 0;
+    }
+}
+
+/// `value` cut to the width of an access.
+pub(crate) fn truncate(value: u32, size: Size) -> u32 {
+    match size {
+        Size::Byte => value & 0xff,
+        Size::Half => value & 0xffff,
+        Size::Word => value,
+    }
+}
+
+/// Logs a guest read of an offset the model does not decode (answered as 0 by the caller).
+pub(crate) fn bad_read(model: &str, offset: u32, size: Size) {
+    tracing::warn!(target: "guest", "{model}: read of bad offset 0x{offset:03x} ({size:?})");
+}
+
+/// Logs a guest write to an offset the model does not decode, or to a read-only register.
+pub(crate) fn bad_write(model: &str, offset: u32, size: Size, value: u32) {
+    tracing::warn!(
+        target: "guest",
+        "{model}: write of 0x{value:x} to bad or read-only offset 0x{offset:03x} ({size:?})"
+    );
+}
+
+/// The CoreSight-style peripheral/component ID block at 0xFD0..0xFFC of the CMSDK APB
+/// peripherals: PID4..PID7, PID0..PID3, CID0..CID3, one byte per word.
+pub(crate) fn cmsdk_id(offset: u32, ids: &[u8; 12]) -> Option<u32> {
+    if (0xfd0..=0xffc).contains(&offset) && offset.is_multiple_of(4) {
+        ids.get(((offset - 0xfd0) / 4) as usize).map(|&b| u32::from(b))
+    } else {
+        None
+    }
+}
+
+/// Why the board's peripherals could not be built, or a model could not be driven as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PeriphError {
+    /// The board file names a model the engine does not know.
+    #[error("peripheral `{name}`: unknown model `{model}`; the engine knows {known}")]
+    UnknownModel {
+        /// Peripheral instance name.
+        name: String,
+        /// The model name asked for.
+        model: String,
+        /// The known model names, comma-separated.
+        known: String,
+    },
+    /// A bus device names a model the engine does not know.
+    #[error("device `{name}`: unknown I2C device model `{model}`; the engine knows tmp105")]
+    UnknownDevice {
+        /// Device instance name.
+        name: String,
+        /// The model name asked for.
+        model: String,
+    },
+    /// A bus device sits on a peripheral that is not an I2C controller.
+    #[error("device `{name}` sits on `{bus}`, which is a `{model}`, not an I2C controller")]
+    NotABus {
+        /// Device instance name.
+        name: String,
+        /// The bus named.
+        bus: String,
+        /// The model of that peripheral.
+        model: String,
+    },
+    /// Two devices share an address on one bus.
+    #[error("devices `{first}` and `{second}` both answer at address 0x{address:02x} on `{bus}`")]
+    AddressClash {
+        /// The bus.
+        bus: String,
+        /// I2C address.
+        address: u8,
+        /// The first device.
+        first: String,
+        /// The second device.
+        second: String,
+    },
+    /// More interrupt numbers than the model has outputs.
+    #[error(
+        "peripheral `{name}`: model `{model}` has {outputs} interrupt output(s), the board gives {given}"
+    )]
+    TooManyIrqs {
+        /// Peripheral instance name.
+        name: String,
+        /// Its model.
+        model: String,
+        /// How many outputs the model has.
+        outputs: usize,
+        /// How many IRQ numbers the board file lists.
+        given: usize,
+    },
+    /// No device of that name (or not of the asked kind).
+    #[error("no {kind} named `{name}`")]
+    NoSuchDevice {
+        /// What was looked for (e.g. "TMP105").
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+    },
+    /// A sensor value outside what the device can represent.
+    #[error("{value} is out of range for `{name}` (allowed: {min}..={max})")]
+    OutOfRange {
+        /// Device name.
+        name: String,
+        /// The value asked for.
+        value: i64,
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+}
+
+/// One peripheral model of a board, by kind. Plain data: a snapshot is a clone.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Model {
+    /// CMSDK APB UART.
+    Uart(CmsdkUart),
+    /// CMSDK APB timer.
+    Timer(CmsdkTimer),
+    /// CMSDK APB dual timer.
+    DualTimer(CmsdkDualTimer),
+    /// CMSDK AHB GPIO.
+    Gpio(CmsdkGpio),
+    /// MPS2 FPGA system control and I/O.
+    FpgaIo(Mps2FpgaIo),
+    /// MPS2 serial configuration controller.
+    Scc(Mps2Scc),
+    /// SBCon bit-banged I2C controller with its bus devices.
+    I2c(SbConI2c),
+    /// RAZ/WI region (QEMU's unimplemented-device), also standing in for unmodelled devices.
+    Unimplemented(Unimplemented),
+}
+
+impl Model {
+    /// The model names a board file may use, with the number of interrupt outputs of each.
+    pub const KNOWN: &'static [(&'static str, usize)] = &[
+        ("cmsdk-apb-uart", 5),
+        ("cmsdk-apb-timer", 1),
+        ("cmsdk-apb-dualtimer", 3),
+        ("cmsdk-ahb-gpio", 17),
+        ("mps2-fpgaio", 0),
+        ("mps2-scc", 0),
+        ("sbcon-i2c", 0),
+        ("unimplemented", 0),
+        // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
+        ("cmsdk-apb-watchdog", 1),
+        ("pl022", 1),
+        ("lan9118", 1),
+    ];
+
+    /// Builds the model a board file names. `index` numbers the instances of one model on the
+    /// board (UART n tags its output with `OutputSource::Uart(n)`).
+    pub fn from_board(p: &twinbed_board::Peripheral, index: u8) -> Result<Model, PeriphError> {
+        let Some(&(_, outputs)) = Self::KNOWN.iter().find(|(m, _)| *m == p.model) else {
+            return Err(PeriphError::UnknownModel {
+                name: p.name.clone(),
+                model: p.model.clone(),
+                known: Self::KNOWN.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", "),
+            });
+        };
+        if p.irqs.len() > outputs {
+            return Err(PeriphError::TooManyIrqs {
+                name: p.name.clone(),
+                model: p.model.clone(),
+                outputs,
+                given: p.irqs.len(),
+            });
+        }
+        let irqs = IrqOutputs::new(&p.irqs);
+        Ok(match p.model.as_str() {
+            "cmsdk-apb-uart" => Model::Uart(CmsdkUart::new(index, irqs)),
+            "cmsdk-apb-timer" => Model::Timer(CmsdkTimer::new(irqs)),
+            "cmsdk-apb-dualtimer" => Model::DualTimer(CmsdkDualTimer::new(irqs)),
+            "cmsdk-ahb-gpio" => Model::Gpio(CmsdkGpio::new(irqs)),
+            "mps2-fpgaio" => Model::FpgaIo(Mps2FpgaIo::new()),
+            "mps2-scc" => Model::Scc(Mps2Scc::an385()),
+            "sbcon-i2c" => Model::I2c(SbConI2c::new()),
+            "unimplemented" => Model::Unimplemented(Unimplemented::new(&p.name, p.window())),
+            other => Model::Unimplemented(Unimplemented::stand_in(&p.name, p.window(), other)),
+        })
+    }
+
+    /// The I2C controller, if this is one.
+    pub fn as_i2c_mut(&mut self) -> Option<&mut SbConI2c> {
+        match self {
+            Model::I2c(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Sets the temperature (milli-°C) of the TMP105 named `device` if it sits on this I2C
+    /// controller. False if there is no such sensor here, or if the value is outside the range
+    /// QEMU accepts (-128000..128000; the temperature is then unchanged, as in QEMU).
+    pub fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
+        self.as_i2c_mut()
+            .and_then(|i2c| i2c.tmp105_mut(device))
+            .is_some_and(|t| t.set_temperature(milli_c).is_ok())
+    }
+
+    /// The UART, if this is one.
+    pub fn as_uart_mut(&mut self) -> Option<&mut CmsdkUart> {
+        match self {
+            Model::Uart(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    fn dev(&mut self) -> &mut dyn Device {
+        match self {
+            Model::Uart(d) => d,
+            Model::Timer(d) => d,
+            Model::DualTimer(d) => d,
+            Model::Gpio(d) => d,
+            Model::FpgaIo(d) => d,
+            Model::Scc(d) => d,
+            Model::I2c(d) => d,
+            Model::Unimplemented(d) => d,
+        }
+    }
+}
+
+impl Device for Model {
+    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+        self.dev().read(offset, size, ctx)
+    }
+
+    fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+        self.dev().write(offset, size, value, ctx)
+    }
+
+    fn advance(&mut self, ctx: &mut Ctx<'_>) {
+        self.dev().advance(ctx)
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        match self {
+            Model::Uart(d) => d.next_deadline(),
+            Model::Timer(d) => d.next_deadline(),
+            Model::DualTimer(d) => d.next_deadline(),
+            Model::Gpio(d) => d.next_deadline(),
+            Model::FpgaIo(d) => d.next_deadline(),
+            Model::Scc(d) => d.next_deadline(),
+            Model::I2c(d) => d.next_deadline(),
+            Model::Unimplemented(d) => d.next_deadline(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.dev().reset()
+    }
+}
+
+/// A model placed in the address map.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Mapped {
+    /// Instance name from the board file (e.g. `uart0`).
+    pub name: String,
+    /// Base address.
+    pub base: u32,
+    /// Size of the register window in bytes.
+    pub size: u32,
+    /// The model.
+    pub model: Model,
+}
+
+/// Builds every peripheral of a board file, with its bus devices attached, in board order.
+///
+/// Errors on a model or device model the engine does not know, on more IRQ numbers than a model
+/// has outputs, and on a bus device whose bus is not an I2C controller.
+pub fn build_peripherals(board: &twinbed_board::Board) -> Result<Vec<Mapped>, PeriphError> {
+    let mut out: Vec<Mapped> = Vec::with_capacity(board.peripherals.len());
+    for p in &board.peripherals {
+        let index =
+            board.peripherals.iter().take_while(|o| o.name != p.name).filter(|o| o.model == p.model).count();
+        let model = Model::from_board(p, u8::try_from(index).unwrap_or(u8::MAX))?;
+        out.push(Mapped { name: p.name.clone(), base: p.base, size: p.window(), model });
+    }
+    for d in &board.devices {
+        let Some(bus) = out.iter_mut().find(|m| m.name == d.bus) else {
+            // The board crate validates this; keep the message if a caller built a Board by hand.
+            return Err(PeriphError::NoSuchDevice { kind: "bus", name: d.bus.clone() });
+        };
+        let bus_model = board.peripheral(&d.bus).map(|p| p.model.clone()).unwrap_or_default();
+        let Some(i2c) = bus.model.as_i2c_mut() else {
+            return Err(PeriphError::NotABus { name: d.name.clone(), bus: d.bus.clone(), model: bus_model });
+        };
+        let dev = match d.model.as_str() {
+            "tmp105" => I2cDevice::Tmp105(Tmp105::new()),
+            other => {
+                return Err(PeriphError::UnknownDevice { name: d.name.clone(), model: other.to_owned() })
+            }
+        };
+        if let Some(first) = i2c.device_at(d.address) {
+            return Err(PeriphError::AddressClash {
+                bus: d.bus.clone(),
+                address: d.address,
+                first: first.to_owned(),
+                second: d.name.clone(),
+            });
+        }
+        i2c.attach(&d.name, d.address, dev);
+    }
+    Ok(out)
+}
+
+/// Sets the temperature of the TMP105 named `name` (a board `[[device]]`) on any I2C
+/// controller among `periphs`, in milli-degrees Celsius (QEMU's `temperature` property).
+pub fn set_tmp105_temperature(periphs: &mut [Mapped], name: &str, milli_c: i32) -> Result<(), PeriphError> {
+    for m in periphs.iter_mut() {
+        if let Some(i2c) = m.model.as_i2c_mut() {
+            if let Some(t) = i2c.tmp105_mut(name) {
+                return t.set_temperature(milli_c).map_err(|(min, max)| PeriphError::OutOfRange {
+                    name: name.to_owned(),
+                    value: i64::from(milli_c),
+                    min: i64::from(min),
+                    max: i64::from(max),
+                });
+            }
+        }
+    }
+    Err(PeriphError::NoSuchDevice { kind: "TMP105", name: name.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn an385() -> Vec<Mapped> {
+        let board = twinbed_board::Board::builtin("mps2-an385").expect("built-in board");
+        build_peripherals(&board).expect("every model of the board is known")
+    }
+
+    #[test]
+    fn builds_every_an385_peripheral_with_the_sensor() {
+        let mut p = an385();
+        let names: Vec<&str> = p.iter().map(|m| m.name.as_str()).collect();
+        for n in
+            ["uart0", "uart1", "uart4", "timer0", "dualtimer", "fpgaio", "scc", "i2c-sensors", "gpio0", "vga"]
+        {
+            assert!(names.contains(&n), "{n} missing");
+        }
+        let uart1 = p.iter_mut().find(|m| m.name == "uart1").expect("uart1");
+        assert_eq!((uart1.base, uart1.size), (0x4000_5000, 0x1000));
+        assert!(
+            matches!(uart1.model, Model::Uart(ref u) if u == &CmsdkUart::new(1, IrqOutputs::new(&[3, 2, 12, 12])))
+        );
+        assert!(set_tmp105_temperature(&mut p, "temp", 21_500).is_ok());
+        assert!(matches!(
+            set_tmp105_temperature(&mut p, "temp", 200_000),
+            Err(PeriphError::OutOfRange { .. })
+        ));
+        assert!(matches!(set_tmp105_temperature(&mut p, "nope", 0), Err(PeriphError::NoSuchDevice { .. })));
+        let i2c = p.iter_mut().find(|m| m.name == "i2c-sensors").expect("bus");
+        assert!(i2c.model.set_temperature("temp", -4_250));
+        assert_eq!(
+            i2c.model.as_i2c_mut().and_then(|b| b.tmp105_mut("temp")).map(|t| t.temperature()),
+            Some(-4_250)
+        );
+    }
+
+    #[test]
+    fn unknown_models_are_refused_with_the_list() {
+        let text = "name = \"x\"\ncpu = \"cortex-m3\"\nclock_hz = 1\n[[peripheral]]\nname = \"u\"\nmodel = \"stm32-usart\"\nbase = 0x40000000\n";
+        let board = twinbed_board::Board::parse(text, "t.toml").expect("valid board file");
+        let e = build_peripherals(&board).unwrap_err().to_string();
+        assert!(e.contains("unknown model `stm32-usart`") && e.contains("cmsdk-apb-uart"), "{e}");
+
+        let text = "name = \"x\"\ncpu = \"cortex-m3\"\nclock_hz = 1\n[[peripheral]]\nname = \"t\"\nmodel = \"cmsdk-apb-timer\"\nbase = 0x40000000\nirqs = [1, 2]\n";
+        let board = twinbed_board::Board::parse(text, "t.toml").expect("valid board file");
+        assert!(matches!(
+            build_peripherals(&board),
+            Err(PeriphError::TooManyIrqs { outputs: 1, given: 2, .. })
+        ));
+
+        let text = "name = \"x\"\ncpu = \"cortex-m3\"\nclock_hz = 1\n[[peripheral]]\nname = \"t\"\nmodel = \"cmsdk-apb-timer\"\nbase = 0x40000000\n[[device]]\nname = \"s\"\nmodel = \"tmp105\"\nbus = \"t\"\naddress = 0x48\n";
+        let board = twinbed_board::Board::parse(text, "t.toml").expect("valid board file");
+        assert!(matches!(build_peripherals(&board), Err(PeriphError::NotABus { .. })));
+    }
+
+    #[test]
+    fn models_round_trip_through_serde_mid_run() {
+        let mut p = an385();
+        let (mut irq, mut out) = (IrqLines::default(), Output::default());
+        let mut ctx = Ctx { now: 0, clock_hz: 25_000_000, irq: &mut irq, out: &mut out };
+        let timer = p.iter_mut().find(|m| m.name == "timer0").expect("timer0");
+        timer.model.write(0x8, Size::Word, 1000, &mut ctx);
+        timer.model.write(0x0, Size::Word, 0b1001, &mut ctx);
+        let uart = p.iter_mut().find(|m| m.name == "uart1").expect("uart1");
+        uart.model.as_uart_mut().expect("a UART").push_rx(b'x', &mut ctx);
+
+        let json = serde_json::to_string(&p).expect("serialises");
+        let mut back: Vec<Mapped> = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(serde_json::to_string(&back).expect("serialises"), json);
+        let t = back.iter_mut().find(|m| m.name == "timer0").expect("timer0");
+        assert_eq!(t.model.next_deadline(), Some(1000));
+        ctx.now = 500;
+        assert_eq!(t.model.read(0x4, Size::Word, &mut ctx), 501);
+    }
 }

@@ -1,0 +1,632 @@
+//! Instruction execution: one `match` over [`Instr`], one function per family. Semantics follow
+//! the pseudocode of the ARMv7-M Architecture Reference Manual (section A7.7 per instruction).
+//! When this runs, `cpu.r[15]` holds the instruction's address + 4 (what reads of the PC see)
+//! and `next_pc` the address of the next instruction; branches change `next_pc`.
+
+use super::{Exc, Machine};
+use crate::cpu::instr::*;
+use crate::periph::Size;
+use crate::system::{cfsr, exc};
+use crate::timing::{DIV, LOAD_STORE, LONG_MUL, MUL_ACC, REFILL};
+
+/// Shift_C (A7.4.2).
+#[inline]
+fn shift_c(v: u32, shift: Shift, amount: u32, carry: bool) -> (u32, bool) {
+    if amount == 0 && shift != Shift::Rrx {
+        return (v, carry);
+    }
+    match shift {
+        Shift::Lsl => match amount {
+            1..=31 => (v << amount, (v >> (32 - amount)) & 1 != 0),
+            32 => (0, v & 1 != 0),
+            _ => (0, false),
+        },
+        Shift::Lsr => match amount {
+            1..=31 => (v >> amount, (v >> (amount - 1)) & 1 != 0),
+            32 => (0, v >> 31 != 0),
+            _ => (0, false),
+        },
+        Shift::Asr => {
+            if amount >= 32 {
+                let fill = ((v as i32) >> 31) as u32;
+                (fill, fill & 1 != 0)
+            } else {
+                (((v as i32) >> amount) as u32, (v >> (amount - 1)) & 1 != 0)
+            }
+        }
+        Shift::Ror => {
+            let r = v.rotate_right(amount % 32);
+            (r, r >> 31 != 0)
+        }
+        Shift::Rrx => ((u32::from(carry) << 31) | (v >> 1), v & 1 != 0),
+    }
+}
+
+/// AddWithCarry (A2.2.1): result, carry out, overflow.
+#[inline]
+fn add_with_carry(a: u32, b: u32, carry: bool) -> (u32, bool, bool) {
+    let unsigned = u64::from(a) + u64::from(b) + u64::from(carry);
+    let signed = i64::from(a as i32) + i64::from(b as i32) + i64::from(carry);
+    let r = unsigned as u32;
+    (r, unsigned >> 32 != 0, i64::from(r as i32) != signed)
+}
+
+fn mask(width: u8) -> u32 {
+    if width >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << width) - 1
+    }
+}
+
+fn usage(bits: u32) -> Exc {
+    Exc::Fault { n: exc::USAGEFAULT, cfsr: bits, addr: None }
+}
+
+impl Machine {
+    #[inline]
+    fn r(&self, n: u8) -> u32 {
+        self.cpu.r[n as usize]
+    }
+
+    #[inline]
+    fn operand2(&self, op2: Op2) -> (u32, bool) {
+        let c = self.cpu.c;
+        match op2 {
+            Op2::Imm { value, carry } => (value, carry.unwrap_or(c)),
+            Op2::Reg { rm, shift, amount } => shift_c(self.r(rm), shift, u32::from(amount), c),
+            Op2::RegReg { rm, shift, rs } => shift_c(self.r(rm), shift, self.r(rs) & 0xff, c),
+        }
+    }
+
+    fn check_align(&self, addr: u32, size: u32) -> Result<(), Exc> {
+        if addr & (size - 1) != 0 && self.sys.ccr & (1 << 3) != 0 {
+            return Err(usage(cfsr::UNALIGNED));
+        }
+        Ok(())
+    }
+
+    fn privileged(&self) -> bool {
+        self.cpu.ipsr != 0 || !self.cpu.npriv
+    }
+
+    /// Executes a decoded instruction; returns its cycle count.
+    #[inline]
+    pub(super) fn exec(&mut self, i: Instr, in_it: bool) -> Result<u32, Exc> {
+        match i {
+            Instr::Dp { op, s, rd, rn, op2 } => Ok(self.exec_dp(op, s, rd, rn, op2, in_it)),
+            Instr::Adr { rd, imm } => {
+                let v = (self.r(15) & !3).wrapping_add(imm as u32);
+                self.set_reg(rd, v);
+                Ok(1)
+            }
+            Instr::Movt { rd, imm } => {
+                let v = (self.r(rd) & 0xffff) | (u32::from(imm) << 16);
+                self.set_reg(rd, v);
+                Ok(1)
+            }
+            Instr::Bf { op, rd, rn, lsb, width } => {
+                let m = mask(width);
+                let v = match op {
+                    BfOp::Sbfx => {
+                        (((self.r(rn) << (32 - u32::from(lsb) - u32::from(width))) as i32)
+                            >> (32 - u32::from(width))) as u32
+                    }
+                    BfOp::Ubfx => (self.r(rn) >> lsb) & m,
+                    BfOp::Bfi => (self.r(rd) & !(m << lsb)) | ((self.r(rn) & m) << lsb),
+                    BfOp::Bfc => self.r(rd) & !(m << lsb),
+                };
+                self.set_reg(rd, v);
+                Ok(1)
+            }
+            Instr::Sat { signed, rd, rn, bits, shift, amount } => {
+                let (operand, _) = shift_c(self.r(rn), shift, u32::from(amount), self.cpu.c);
+                let x = i64::from(operand as i32);
+                let (lo, hi) = if signed {
+                    (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+                } else {
+                    (0, (1i64 << bits) - 1)
+                };
+                let r = x.clamp(lo, hi);
+                if r != x {
+                    self.cpu.q = true;
+                }
+                self.set_reg(rd, r as u32);
+                Ok(1)
+            }
+            Instr::Bit { op, rd, rm } => {
+                let v = self.r(rm);
+                let r = match op {
+                    BitOp::Clz => v.leading_zeros(),
+                    BitOp::Rbit => v.reverse_bits(),
+                    BitOp::Rev => v.swap_bytes(),
+                    BitOp::Rev16 => ((v & 0x00ff_00ff) << 8) | ((v >> 8) & 0x00ff_00ff),
+                    BitOp::Revsh => (((v & 0xff) << 8 | ((v >> 8) & 0xff)) as u16 as i16) as i32 as u32,
+                };
+                self.set_reg(rd, r);
+                Ok(1)
+            }
+            Instr::Ext { op, rd, rm, rot } => {
+                let v = self.r(rm).rotate_right(u32::from(rot));
+                let r = match op {
+                    ExtOp::Sxtb => v as u8 as i8 as i32 as u32,
+                    ExtOp::Sxth => v as u16 as i16 as i32 as u32,
+                    ExtOp::Uxtb => v & 0xff,
+                    ExtOp::Uxth => v & 0xffff,
+                };
+                self.set_reg(rd, r);
+                Ok(1)
+            }
+            Instr::Mul { op, rd, rn, rm, ra } => {
+                let p = self.r(rn).wrapping_mul(self.r(rm));
+                let v = match op {
+                    MulOp::Mla => p.wrapping_add(self.r(ra)),
+                    MulOp::Mls => self.r(ra).wrapping_sub(p),
+                };
+                self.set_reg(rd, v);
+                Ok(MUL_ACC)
+            }
+            Instr::LongMul { op, rdlo, rdhi, rn, rm } => {
+                let (a, b) = (self.r(rn), self.r(rm));
+                let acc = (u64::from(self.r(rdhi)) << 32) | u64::from(self.r(rdlo));
+                let r: u64 = match op {
+                    LongMulOp::Smull => (i64::from(a as i32) * i64::from(b as i32)) as u64,
+                    LongMulOp::Umull => u64::from(a) * u64::from(b),
+                    LongMulOp::Smlal => {
+                        (i64::from(a as i32) * i64::from(b as i32)).wrapping_add(acc as i64) as u64
+                    }
+                    LongMulOp::Umlal => (u64::from(a) * u64::from(b)).wrapping_add(acc),
+                };
+                self.set_reg(rdlo, r as u32);
+                self.set_reg(rdhi, (r >> 32) as u32);
+                Ok(LONG_MUL)
+            }
+            Instr::Div { signed, rd, rn, rm } => {
+                let (n, m) = (self.r(rn), self.r(rm));
+                let v = if m == 0 {
+                    if self.sys.ccr & (1 << 4) != 0 {
+                        return Err(usage(cfsr::DIVBYZERO));
+                    }
+                    0
+                } else if signed {
+                    (n as i32).wrapping_div(m as i32) as u32
+                } else {
+                    n / m
+                };
+                self.set_reg(rd, v);
+                Ok(DIV)
+            }
+            Instr::Ldr { w, rt, rn, off, add, index, wback } => {
+                self.exec_ldr(w, rt, rn, off, add, index, wback)
+            }
+            Instr::Str { w, rt, rn, off, add, index, wback } => {
+                let (addr, offset_addr) = self.address(rn, off, add, index);
+                let size = match w {
+                    Width::B | Width::Sb => Size::Byte,
+                    Width::H | Width::Sh => Size::Half,
+                    Width::W => Size::Word,
+                };
+                self.check_align(addr, size as u32)?;
+                self.store(addr, self.r(rt), size)?;
+                if wback {
+                    self.set_reg(rn, offset_addr);
+                }
+                Ok(LOAD_STORE)
+            }
+            Instr::Dual { load, rt, rt2, rn, imm, add, index, wback } => {
+                let base = if rn == 15 { self.r(15) & !3 } else { self.r(rn) };
+                let offset_addr = if add { base.wrapping_add(imm) } else { base.wrapping_sub(imm) };
+                let addr = if index { offset_addr } else { base };
+                if addr & 3 != 0 {
+                    return Err(usage(cfsr::UNALIGNED));
+                }
+                if load {
+                    let a = self.load(addr, Size::Word)?;
+                    let b = self.load(addr.wrapping_add(4), Size::Word)?;
+                    self.set_reg(rt, a);
+                    self.set_reg(rt2, b);
+                } else {
+                    self.store(addr, self.r(rt), Size::Word)?;
+                    self.store(addr.wrapping_add(4), self.r(rt2), Size::Word)?;
+                }
+                if wback {
+                    self.set_reg(rn, offset_addr);
+                }
+                Ok(1 + 2)
+            }
+            Instr::Multi { load, rn, regs, db, wback } => self.exec_multi(load, rn, regs, db, wback),
+            Instr::Ldrex { w, rt, rn, imm } => {
+                let addr = self.r(rn).wrapping_add(imm);
+                let size = width_size(w);
+                if addr & (size as u32 - 1) != 0 {
+                    return Err(usage(cfsr::UNALIGNED));
+                }
+                let v = self.load(addr, size)?;
+                self.cpu.exclusive = Some(addr);
+                self.set_reg(rt, v);
+                Ok(LOAD_STORE)
+            }
+            Instr::Strex { w, rd, rt, rn, imm } => {
+                let addr = self.r(rn).wrapping_add(imm);
+                let size = width_size(w);
+                if addr & (size as u32 - 1) != 0 {
+                    return Err(usage(cfsr::UNALIGNED));
+                }
+                let ok = self.cpu.exclusive == Some(addr);
+                if ok {
+                    self.store(addr, self.r(rt), size)?;
+                }
+                self.cpu.exclusive = None;
+                self.set_reg(rd, u32::from(!ok));
+                Ok(LOAD_STORE)
+            }
+            Instr::Clrex => {
+                self.cpu.exclusive = None;
+                Ok(1)
+            }
+            Instr::Table { half, rn, rm } => {
+                let base = self.r(rn);
+                let off = if half {
+                    self.load(base.wrapping_add(self.r(rm) << 1), Size::Half)?
+                } else {
+                    self.load(base.wrapping_add(self.r(rm)), Size::Byte)?
+                };
+                self.branch(self.r(15).wrapping_add(off << 1));
+                Ok(2 + REFILL)
+            }
+            Instr::B { cond, imm } => {
+                if cond >= 14 || self.cpu.cond(cond) {
+                    self.branch(self.r(15).wrapping_add(imm as u32));
+                    Ok(1 + REFILL)
+                } else {
+                    Ok(1)
+                }
+            }
+            Instr::Bl { imm } => {
+                self.cpu.r[14] = self.next_pc() | 1;
+                self.branch(self.r(15).wrapping_add(imm as u32));
+                Ok(1 + REFILL)
+            }
+            Instr::Bx { rm } => {
+                self.bx_write_pc(self.r(rm));
+                Ok(1 + REFILL)
+            }
+            Instr::Blx { rm } => {
+                let target = self.r(rm);
+                self.cpu.r[14] = self.next_pc() | 1;
+                // BLXWritePC: no exception return, just interworking.
+                self.cpu.thumb = target & 1 != 0;
+                self.branch(target);
+                Ok(1 + REFILL)
+            }
+            Instr::Cbz { nonzero, rn, imm } => {
+                if (self.r(rn) != 0) == nonzero {
+                    self.branch(self.r(15).wrapping_add(imm));
+                    Ok(1 + REFILL)
+                } else {
+                    Ok(1)
+                }
+            }
+            Instr::It { state } => {
+                self.cpu.it = state;
+                Ok(1)
+            }
+            Instr::Mrs { rd, sysm } => {
+                let v = self.read_special(sysm);
+                self.set_reg(rd, v);
+                Ok(1)
+            }
+            Instr::Msr { rn, sysm, mask } => {
+                let v = self.r(rn);
+                self.write_special(sysm, mask, v);
+                Ok(1)
+            }
+            Instr::Cps { disable, i, f } => {
+                if self.privileged() {
+                    if i {
+                        self.cpu.primask = disable;
+                    }
+                    if f && (!disable || self.execution_priority_above_hardfault()) {
+                        self.cpu.faultmask = disable;
+                    }
+                    self.reschedule();
+                }
+                Ok(1)
+            }
+            Instr::Hint(h) => {
+                match h {
+                    Hint::Nop => {}
+                    Hint::Wfi => self.sleep(),
+                    Hint::Wfe => {
+                        if self.cpu.event {
+                            self.cpu.event = false;
+                        } else {
+                            self.sleep();
+                        }
+                    }
+                    Hint::Sev => self.cpu.event = true,
+                }
+                Ok(1)
+            }
+            Instr::Svc(_) => Err(Exc::Svc),
+            Instr::Bkpt(0xab) => {
+                self.semihosting()?;
+                Ok(1)
+            }
+            Instr::Bkpt(_) => Err(Exc::Debug),
+            Instr::Undef(Undef::NoCoprocessor) => Err(usage(cfsr::NOCP)),
+            Instr::Undef(Undef::Undefined) | Instr::Empty => Err(usage(cfsr::UNDEFINSTR)),
+        }
+    }
+
+    fn execution_priority_above_hardfault(&self) -> bool {
+        // FAULTMASK can only be set when the execution priority is below HardFault's (-1).
+        !(self.sys.active[exc::HARDFAULT as usize] || self.sys.active[exc::NMI as usize])
+    }
+
+    #[inline]
+    fn exec_dp(&mut self, op: DpOp, s: SetFlags, rd: u8, rn: u8, op2: Op2, in_it: bool) -> u32 {
+        let (b, shifter_carry) = self.operand2(op2);
+        let a = self.r(rn);
+        let setflags = match s {
+            SetFlags::No => false,
+            SetFlags::Yes => true,
+            SetFlags::OutsideIt => !in_it,
+        };
+        let c = self.cpu.c;
+        // (result, Some((carry, overflow)) for arithmetic, None for logical ops)
+        let (r, arith) = match op {
+            DpOp::And | DpOp::Tst => (a & b, None),
+            DpOp::Eor | DpOp::Teq => (a ^ b, None),
+            DpOp::Orr => (a | b, None),
+            DpOp::Orn => (a | !b, None),
+            DpOp::Bic => (a & !b, None),
+            DpOp::Mov => (b, None),
+            DpOp::Mvn => (!b, None),
+            DpOp::Add | DpOp::Cmn => {
+                let (r, c, v) = add_with_carry(a, b, false);
+                (r, Some((c, v)))
+            }
+            DpOp::Adc => {
+                let (r, c, v) = add_with_carry(a, b, c);
+                (r, Some((c, v)))
+            }
+            DpOp::Sub | DpOp::Cmp => {
+                let (r, c, v) = add_with_carry(a, !b, true);
+                (r, Some((c, v)))
+            }
+            DpOp::Sbc => {
+                let (r, c, v) = add_with_carry(a, !b, c);
+                (r, Some((c, v)))
+            }
+            DpOp::Rsb => {
+                let (r, c, v) = add_with_carry(!a, b, true);
+                (r, Some((c, v)))
+            }
+            DpOp::Mul => (a.wrapping_mul(b), None),
+        };
+        if setflags {
+            self.cpu.n = r >> 31 != 0;
+            self.cpu.z = r == 0;
+            match arith {
+                Some((carry, overflow)) => {
+                    self.cpu.c = carry;
+                    self.cpu.v = overflow;
+                }
+                // MULS leaves C and V alone (ARMv7-M).
+                None if op == DpOp::Mul => {}
+                None => self.cpu.c = shifter_carry,
+            }
+        }
+        if matches!(op, DpOp::Tst | DpOp::Teq | DpOp::Cmp | DpOp::Cmn) {
+            return 1;
+        }
+        self.set_reg(rd, r);
+        if rd == 15 {
+            1 + REFILL
+        } else {
+            1
+        }
+    }
+
+    /// (address used, offset address for writeback).
+    #[inline]
+    fn address(&self, rn: u8, off: Offset, add: bool, index: bool) -> (u32, u32) {
+        let base = if rn == 15 { self.r(15) & !3 } else { self.r(rn) };
+        let offset = match off {
+            Offset::Imm(v) => v,
+            Offset::Reg { rm, shift } => self.r(rm) << shift,
+        };
+        let offset_addr = if add { base.wrapping_add(offset) } else { base.wrapping_sub(offset) };
+        (if index { offset_addr } else { base }, offset_addr)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn exec_ldr(
+        &mut self,
+        w: Width,
+        rt: u8,
+        rn: u8,
+        off: Offset,
+        add: bool,
+        index: bool,
+        wback: bool,
+    ) -> Result<u32, Exc> {
+        let (addr, offset_addr) = self.address(rn, off, add, index);
+        let v = match w {
+            Width::B => self.load(addr, Size::Byte)?,
+            Width::Sb => self.load(addr, Size::Byte)? as u8 as i8 as i32 as u32,
+            Width::H => {
+                self.check_align(addr, 2)?;
+                self.load(addr, Size::Half)?
+            }
+            Width::Sh => {
+                self.check_align(addr, 2)?;
+                self.load(addr, Size::Half)? as u16 as i16 as i32 as u32
+            }
+            Width::W => {
+                self.check_align(addr, 4)?;
+                self.load(addr, Size::Word)?
+            }
+        };
+        if wback {
+            self.set_reg(rn, offset_addr);
+        }
+        if rt == 15 {
+            if addr & 3 != 0 {
+                return Err(usage(cfsr::UNALIGNED));
+            }
+            self.bx_write_pc(v);
+            return Ok(LOAD_STORE + REFILL);
+        }
+        self.set_reg(rt, v);
+        Ok(LOAD_STORE)
+    }
+
+    fn exec_multi(&mut self, load: bool, rn: u8, regs: u16, db: bool, wback: bool) -> Result<u32, Exc> {
+        let count = regs.count_ones();
+        let base = self.r(rn);
+        let start = if db { base.wrapping_sub(4 * count) } else { base };
+        if start & 3 != 0 {
+            return Err(usage(cfsr::UNALIGNED));
+        }
+        let end = if db { start } else { base.wrapping_add(4 * count) };
+        let mut addr = start;
+        let mut cycles = 1 + count;
+        if load {
+            let mut values = [0u32; 16];
+            for r in 0..16 {
+                if regs & (1 << r) != 0 {
+                    values[r] = self.load(addr, Size::Word)?;
+                    addr = addr.wrapping_add(4);
+                }
+            }
+            if wback {
+                self.set_reg(rn, end);
+            }
+            for r in 0..15 {
+                if regs & (1 << r) != 0 {
+                    self.set_reg(r as u8, values[r]);
+                }
+            }
+            if regs & (1 << 15) != 0 {
+                self.bx_write_pc(values[15]);
+                cycles += REFILL;
+            }
+        } else {
+            // Read every register before the first store (STM of the base stores its old value).
+            let values = self.cpu.r;
+            for (r, v) in values.iter().enumerate() {
+                if regs & (1 << r) != 0 {
+                    self.store(addr, *v, Size::Word)?;
+                    addr = addr.wrapping_add(4);
+                }
+            }
+            if wback {
+                self.set_reg(rn, end);
+            }
+        }
+        Ok(cycles)
+    }
+
+    fn read_special(&self, sysm: u8) -> u32 {
+        let c = &self.cpu;
+        match sysm {
+            0..=7 => {
+                let mut v = 0;
+                if sysm & 4 == 0 {
+                    v |= c.xpsr() & 0xf800_0000;
+                }
+                if sysm & 1 != 0 {
+                    v |= c.ipsr & 0x1ff;
+                }
+                v
+            }
+            8 if self.privileged() => c.msp(),
+            9 if self.privileged() => c.psp(),
+            16 => u32::from(c.primask),
+            17 | 18 => u32::from(c.basepri),
+            19 => u32::from(c.faultmask),
+            20 => u32::from(c.npriv) | (u32::from(c.spsel) << 1),
+            _ => 0,
+        }
+    }
+
+    fn write_special(&mut self, sysm: u8, mask: u8, v: u32) {
+        match sysm {
+            0..=3 => {
+                if mask & 2 != 0 {
+                    self.cpu.set_apsr(v);
+                }
+                return;
+            }
+            4..=7 => return,
+            _ => {}
+        }
+        if !self.privileged() {
+            return;
+        }
+        match sysm {
+            8 => self.cpu.set_msp(v),
+            9 => self.cpu.set_psp(v),
+            16 => self.cpu.primask = v & 1 != 0,
+            // BASEPRI has as many bits as the priority fields.
+            17 => self.cpu.basepri = v as u8 & crate::system::PRIORITY_MASK,
+            18 => {
+                let b = v as u8 & crate::system::PRIORITY_MASK;
+                if b != 0 && (self.cpu.basepri == 0 || b < self.cpu.basepri) {
+                    self.cpu.basepri = b;
+                }
+            }
+            19 => {
+                if v & 1 == 0 || self.execution_priority_above_hardfault() {
+                    self.cpu.faultmask = v & 1 != 0;
+                }
+            }
+            20 => {
+                self.cpu.npriv = v & 1 != 0;
+                if self.cpu.ipsr == 0 {
+                    let ipsr = self.cpu.ipsr;
+                    self.cpu.set_mode(ipsr, v & 2 != 0);
+                }
+            }
+            _ => tracing::debug!(target: "guest", "MSR to special register {sysm}: ignored"),
+        }
+        self.reschedule();
+    }
+}
+
+fn width_size(w: Width) -> Size {
+    match w {
+        Width::B | Width::Sb => Size::Byte,
+        Width::H | Width::Sh => Size::Half,
+        Width::W => Size::Word,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifts_at_the_edges() {
+        assert_eq!(shift_c(0x8000_0001, Shift::Lsl, 1, false), (2, true));
+        assert_eq!(shift_c(1, Shift::Lsl, 32, false), (0, true));
+        assert_eq!(shift_c(1, Shift::Lsl, 33, true), (0, false));
+        assert_eq!(shift_c(0x8000_0000, Shift::Lsr, 32, false), (0, true));
+        assert_eq!(shift_c(0x8000_0000, Shift::Asr, 40, false), (0xffff_ffff, true));
+        assert_eq!(shift_c(0x8000_0001, Shift::Ror, 32, false), (0x8000_0001, true));
+        assert_eq!(shift_c(3, Shift::Rrx, 1, true), (0x8000_0001, true));
+        assert_eq!(shift_c(5, Shift::Ror, 0, true), (5, true));
+    }
+
+    #[test]
+    fn add_with_carry_flags() {
+        assert_eq!(add_with_carry(0x7fff_ffff, 1, false), (0x8000_0000, false, true));
+        assert_eq!(add_with_carry(0xffff_ffff, 1, false), (0, true, false));
+        // 0 - 1: carry clear (borrow), no overflow.
+        assert_eq!(add_with_carry(0, !1, true), (0xffff_ffff, false, false));
+        assert_eq!(add_with_carry(0x8000_0000, !1, true), (0x7fff_ffff, true, true));
+    }
+}

@@ -1,0 +1,520 @@
+//! The decoded instruction: a flat enum that [`super::decode`] produces once per address and
+//! [`super::execute`] runs with one `match`. 16-bit and 32-bit encodings of the same operation
+//! decode to the same variant.
+
+use serde::{Deserialize, Serialize};
+
+/// Barrel-shifter operation (ARMv7-M ARM A7.4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Shift {
+    /// Logical shift left.
+    Lsl,
+    /// Logical shift right.
+    Lsr,
+    /// Arithmetic shift right.
+    Asr,
+    /// Rotate right.
+    Ror,
+    /// Rotate right by one through carry.
+    Rrx,
+}
+
+/// Second operand of a data-processing instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op2 {
+    /// An immediate. `carry`: the shifter carry-out of a rotated modified immediate
+    /// (ThumbExpandImm_C), `None` where the encoding leaves C unchanged.
+    Imm {
+        /// The value.
+        value: u32,
+        /// Shifter carry out, if the encoding defines one.
+        carry: Option<bool>,
+    },
+    /// A register shifted by a constant (amount 0 with LSR/ASR already means 32 here).
+    Reg {
+        /// The register.
+        rm: u8,
+        /// The shift.
+        shift: Shift,
+        /// The amount (0..=32).
+        amount: u8,
+    },
+    /// A register shifted by the bottom byte of another register.
+    RegReg {
+        /// The register.
+        rm: u8,
+        /// The shift.
+        shift: Shift,
+        /// The register holding the amount.
+        rs: u8,
+    },
+}
+
+/// Data-processing operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DpOp {
+    /// Rd = Rn & op2.
+    And,
+    /// Rd = Rn ^ op2.
+    Eor,
+    /// Rd = Rn - op2.
+    Sub,
+    /// Rd = op2 - Rn.
+    Rsb,
+    /// Rd = Rn + op2.
+    Add,
+    /// Rd = Rn + op2 + C.
+    Adc,
+    /// Rd = Rn - op2 - !C.
+    Sbc,
+    /// Rd = Rn | op2.
+    Orr,
+    /// Rd = Rn | !op2.
+    Orn,
+    /// Rd = Rn & !op2.
+    Bic,
+    /// Rd = op2.
+    Mov,
+    /// Rd = !op2.
+    Mvn,
+    /// Rn & op2, flags only.
+    Tst,
+    /// Rn ^ op2, flags only.
+    Teq,
+    /// Rn - op2, flags only.
+    Cmp,
+    /// Rn + op2, flags only.
+    Cmn,
+    /// Rd = Rn * op2 (16-bit MULS: N and Z only).
+    Mul,
+}
+
+/// When a data-processing instruction sets the flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetFlags {
+    /// Never.
+    No,
+    /// Always (32-bit with S, compares).
+    Yes,
+    /// 16-bit encodings: only outside an IT block.
+    OutsideIt,
+}
+
+/// Memory access width and signedness of a load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Width {
+    /// 8-bit, zero-extended.
+    B,
+    /// 8-bit, sign-extended.
+    Sb,
+    /// 16-bit, zero-extended.
+    H,
+    /// 16-bit, sign-extended.
+    Sh,
+    /// 32-bit.
+    W,
+}
+
+/// Addressing of a single load/store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Offset {
+    /// An immediate byte offset.
+    Imm(u32),
+    /// A register, shifted left by 0..=3.
+    Reg {
+        /// The register.
+        rm: u8,
+        /// LSL amount.
+        shift: u8,
+    },
+}
+
+/// Bitfield operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BfOp {
+    /// Signed bitfield extract.
+    Sbfx,
+    /// Unsigned bitfield extract.
+    Ubfx,
+    /// Bitfield insert from Rn.
+    Bfi,
+    /// Bitfield clear.
+    Bfc,
+}
+
+/// Single-register bit operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BitOp {
+    /// Count leading zeros.
+    Clz,
+    /// Reverse bits.
+    Rbit,
+    /// Reverse bytes.
+    Rev,
+    /// Reverse bytes in each halfword.
+    Rev16,
+    /// Reverse bytes of the low halfword, sign-extend.
+    Revsh,
+}
+
+/// Extend operations (with rotation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExtOp {
+    /// Sign-extend byte.
+    Sxtb,
+    /// Sign-extend halfword.
+    Sxth,
+    /// Zero-extend byte.
+    Uxtb,
+    /// Zero-extend halfword.
+    Uxth,
+}
+
+/// 32x32 -> 32 multiplies with accumulate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MulOp {
+    /// Rd = Rn * Rm + Ra.
+    Mla,
+    /// Rd = Ra - Rn * Rm.
+    Mls,
+}
+
+/// 32x32 -> 64 multiplies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LongMulOp {
+    /// Signed.
+    Smull,
+    /// Unsigned.
+    Umull,
+    /// Signed, accumulate.
+    Smlal,
+    /// Unsigned, accumulate.
+    Umlal,
+}
+
+/// Hint instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Hint {
+    /// No operation (also YIELD, DBG, unallocated hints, barriers, PLD/PLI).
+    Nop,
+    /// Wait for event.
+    Wfe,
+    /// Wait for interrupt.
+    Wfi,
+    /// Send event.
+    Sev,
+}
+
+/// Why an encoding does not execute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Undef {
+    /// UNDEFINED (or UNPREDICTABLE, which twinbed treats as UNDEFINED): UsageFault UNDEFINSTR.
+    Undefined,
+    /// A coprocessor instruction (no coprocessor on Cortex-M3): UsageFault NOCP.
+    NoCoprocessor,
+}
+
+/// A decoded instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Instr {
+    /// Not decoded yet (cache placeholder).
+    Empty,
+    /// Data processing.
+    Dp {
+        /// Operation.
+        op: DpOp,
+        /// Flag setting.
+        s: SetFlags,
+        /// Destination (ignored by compares).
+        rd: u8,
+        /// First operand (ignored by MOV/MVN).
+        rn: u8,
+        /// Second operand.
+        op2: Op2,
+    },
+    /// Rd = Align(PC, 4) + imm (ADR; also ADD Rd, PC, #imm).
+    Adr {
+        /// Destination.
+        rd: u8,
+        /// Signed offset.
+        imm: i32,
+    },
+    /// MOVT: Rd[31:16] = imm16.
+    Movt {
+        /// Destination.
+        rd: u8,
+        /// The halfword.
+        imm: u16,
+    },
+    /// Bitfield operations.
+    Bf {
+        /// Operation.
+        op: BfOp,
+        /// Destination.
+        rd: u8,
+        /// Source (15 for BFC).
+        rn: u8,
+        /// Lowest bit.
+        lsb: u8,
+        /// Width (1..=32).
+        width: u8,
+    },
+    /// SSAT / USAT.
+    Sat {
+        /// Signed (SSAT) or not.
+        signed: bool,
+        /// Destination.
+        rd: u8,
+        /// Source.
+        rn: u8,
+        /// Saturate to this many bits (SSAT 1..=32, USAT 0..=31).
+        bits: u8,
+        /// LSL or ASR of the source.
+        shift: Shift,
+        /// Shift amount.
+        amount: u8,
+    },
+    /// CLZ, RBIT, REV, REV16, REVSH.
+    Bit {
+        /// Operation.
+        op: BitOp,
+        /// Destination.
+        rd: u8,
+        /// Source.
+        rm: u8,
+    },
+    /// SXTB, SXTH, UXTB, UXTH.
+    Ext {
+        /// Operation.
+        op: ExtOp,
+        /// Destination.
+        rd: u8,
+        /// Source.
+        rm: u8,
+        /// Rotation (0, 8, 16, 24).
+        rot: u8,
+    },
+    /// MLA / MLS.
+    Mul {
+        /// Operation.
+        op: MulOp,
+        /// Destination.
+        rd: u8,
+        /// Factor.
+        rn: u8,
+        /// Factor.
+        rm: u8,
+        /// Accumulator.
+        ra: u8,
+    },
+    /// SMULL, UMULL, SMLAL, UMLAL.
+    LongMul {
+        /// Operation.
+        op: LongMulOp,
+        /// Low word.
+        rdlo: u8,
+        /// High word.
+        rdhi: u8,
+        /// Factor.
+        rn: u8,
+        /// Factor.
+        rm: u8,
+    },
+    /// SDIV / UDIV.
+    Div {
+        /// Signed or not.
+        signed: bool,
+        /// Destination.
+        rd: u8,
+        /// Dividend.
+        rn: u8,
+        /// Divisor.
+        rm: u8,
+    },
+    /// LDR{B,SB,H,SH} (also LDRT and literal loads with rn = 15).
+    Ldr {
+        /// Width.
+        w: Width,
+        /// Destination.
+        rt: u8,
+        /// Base.
+        rn: u8,
+        /// Offset.
+        off: Offset,
+        /// Add (or subtract) the offset.
+        add: bool,
+        /// Pre-indexed (address = base +- offset) or post-indexed (address = base).
+        index: bool,
+        /// Write the updated address back to the base.
+        wback: bool,
+    },
+    /// STR{B,H}.
+    Str {
+        /// Width (B, H or W).
+        w: Width,
+        /// Source.
+        rt: u8,
+        /// Base.
+        rn: u8,
+        /// Offset.
+        off: Offset,
+        /// Add (or subtract) the offset.
+        add: bool,
+        /// Pre-indexed.
+        index: bool,
+        /// Write back.
+        wback: bool,
+    },
+    /// LDRD / STRD.
+    Dual {
+        /// Load (true) or store.
+        load: bool,
+        /// First register.
+        rt: u8,
+        /// Second register.
+        rt2: u8,
+        /// Base.
+        rn: u8,
+        /// Byte offset.
+        imm: u32,
+        /// Add.
+        add: bool,
+        /// Pre-indexed.
+        index: bool,
+        /// Write back.
+        wback: bool,
+    },
+    /// LDM / STM / PUSH / POP.
+    Multi {
+        /// Load (true) or store.
+        load: bool,
+        /// Base.
+        rn: u8,
+        /// Register list.
+        regs: u16,
+        /// Decrement before (STMDB/LDMDB/PUSH) instead of increment after.
+        db: bool,
+        /// Write back.
+        wback: bool,
+    },
+    /// LDREX{B,H}.
+    Ldrex {
+        /// Width (B, H or W).
+        w: Width,
+        /// Destination.
+        rt: u8,
+        /// Base.
+        rn: u8,
+        /// Offset.
+        imm: u32,
+    },
+    /// STREX{B,H}.
+    Strex {
+        /// Width (B, H or W).
+        w: Width,
+        /// Status destination.
+        rd: u8,
+        /// Source.
+        rt: u8,
+        /// Base.
+        rn: u8,
+        /// Offset.
+        imm: u32,
+    },
+    /// CLREX.
+    Clrex,
+    /// TBB / TBH.
+    Table {
+        /// Halfword table (TBH).
+        half: bool,
+        /// Table base.
+        rn: u8,
+        /// Index.
+        rm: u8,
+    },
+    /// B (cond 14 = always) with a signed byte offset from PC (instruction address + 4).
+    B {
+        /// Condition.
+        cond: u8,
+        /// Offset.
+        imm: i32,
+    },
+    /// BL.
+    Bl {
+        /// Offset.
+        imm: i32,
+    },
+    /// BX Rm.
+    Bx {
+        /// Target register.
+        rm: u8,
+    },
+    /// BLX Rm.
+    Blx {
+        /// Target register.
+        rm: u8,
+    },
+    /// CBZ / CBNZ.
+    Cbz {
+        /// CBNZ.
+        nonzero: bool,
+        /// Register tested.
+        rn: u8,
+        /// Offset (forward).
+        imm: u32,
+    },
+    /// IT.
+    It {
+        /// firstcond:mask as in the encoding (ITSTATE's initial value).
+        state: u8,
+    },
+    /// MRS.
+    Mrs {
+        /// Destination.
+        rd: u8,
+        /// Special register number.
+        sysm: u8,
+    },
+    /// MSR.
+    Msr {
+        /// Source.
+        rn: u8,
+        /// Special register number.
+        sysm: u8,
+        /// mask bits (for APSR: bit 1 = NZCVQ).
+        mask: u8,
+    },
+    /// CPSIE / CPSID.
+    Cps {
+        /// CPSID (set the mask bits).
+        disable: bool,
+        /// Affects PRIMASK.
+        i: bool,
+        /// Affects FAULTMASK.
+        f: bool,
+    },
+    /// Hints.
+    Hint(Hint),
+    /// SVC.
+    Svc(u8),
+    /// BKPT.
+    Bkpt(u8),
+    /// Does not execute.
+    Undef(Undef),
+}
+
+impl Instr {
+    /// Whether this instruction may change the PC other than by falling through (used to end
+    /// basic blocks and for IT-block rules).
+    pub fn is_branch(&self) -> bool {
+        matches!(
+            self,
+            Instr::B { .. }
+                | Instr::Bl { .. }
+                | Instr::Bx { .. }
+                | Instr::Blx { .. }
+                | Instr::Cbz { .. }
+                | Instr::Table { .. }
+        )
+    }
+}

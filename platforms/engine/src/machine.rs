@@ -1,0 +1,959 @@
+//! A whole emulated board: core, System Control Space, memory, peripherals, virtual time.
+//!
+//! The machine is plain data (`Clone + Send`, and serde for files): a snapshot is a clone.
+//! Decoded instructions are cached per 1 KiB page of RAM in `Arc`s, so clones share the cache
+//! until one of them writes to a page of code (which drops that page's cache on its side).
+//!
+//! # Virtual time
+//! `now` counts core-clock cycles from power-on. Every instruction adds its cycle count (a
+//! documented Cortex-M3 model, see [`crate::timing`]). Devices and SysTick expose deadlines; the
+//! run loop services them when `now` reaches the earliest one, and WFI/WFE jump `now` straight to
+//! it. Nothing reads the host clock: the same inputs give the same run, byte for byte.
+//!
+//! # Exceptions (ARMv7-M ARM B1.5)
+//! Entry pushes the 8-word frame (with STKALIGN realignment), sets LR to EXC_RETURN, switches to
+//! Handler mode on MSP and jumps through the vector table at VTOR. Return pops it when an
+//! EXC_RETURN value is written to the PC in Handler mode (BX, POP, LDM, LDR). Tail-chaining is
+//! functionally an unstack followed by a stack (same state, same memory contents); late arrival
+//! is not modelled. Synchronous faults that are disabled or cannot preempt escalate to HardFault
+//! (HFSR.FORCED); a fault that HardFault cannot take locks the core up ([`Stop::Lockup`]).
+//! Deviations: a fault while stacking or unstacking locks up instead of setting STKERR/UNSTKERR
+//! and deriving a BusFault.
+
+use crate::cpu::decode::{decode, is_32bit};
+use crate::cpu::instr::Instr;
+use crate::cpu::CpuState;
+use crate::periph::{self, Ctx, Device, IrqLines, Mapped, Output, OutputSource, Size};
+use crate::system::{cfsr, exc, hfsr, ScsEffect, System};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[path = "cpu/execute.rs"]
+mod execute;
+
+/// Bytes per decode-cache page.
+const PAGE: u32 = 1024;
+/// Cache entries (halfwords) per page.
+const PAGE_ENTRIES: usize = (PAGE / 2) as usize;
+
+/// One page of decoded instructions: (instruction, size in bytes); size 0 = not decoded yet.
+type Page = [(Instr, u8); PAGE_ENTRIES];
+
+/// A RAM (or code SRAM) region with its decode cache.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ram {
+    /// Region name from the board file.
+    pub name: String,
+    /// First address.
+    pub base: u32,
+    /// Contents.
+    pub data: Vec<u8>,
+    #[serde(skip)]
+    code: Vec<Option<Arc<Page>>>,
+}
+
+impl Ram {
+    fn new(name: &str, base: u32, size: u32) -> Self {
+        Self { name: name.to_owned(), base, data: vec![0; size as usize], code: Vec::new() }
+    }
+
+    #[inline]
+    fn invalidate(&mut self, offset: usize) {
+        if let Some(p) = self.code.get_mut(offset / PAGE as usize) {
+            *p = None;
+        }
+    }
+}
+
+/// Why [`Machine::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stop {
+    /// The guest exited through semihosting with this status.
+    Exit(i32),
+    /// The guest reached the stop address ([`Machine::set_stop_at`]); call `run` again to go on.
+    StopPoint,
+    /// The cycle budget of this call is used up.
+    Budget,
+    /// The core sleeps (WFI/WFE) and nothing can ever wake it.
+    Idle,
+    /// Unrecoverable fault: the core locked up at this PC.
+    Lockup {
+        /// PC of the instruction that could not be handled.
+        pc: u32,
+    },
+}
+
+/// A synchronous exception raised while executing an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exc {
+    /// A fault: exception number, CFSR bits, and for BusFaults the faulting address.
+    Fault { n: u32, cfsr: u32, addr: Option<u32> },
+    /// SVC.
+    Svc,
+    /// BKPT (other than semihosting) with no debugger: a debug event.
+    Debug,
+    /// Semihosting exit.
+    Exit(i32),
+}
+
+/// Errors building a machine.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// The board file's peripherals could not be built.
+    #[error(transparent)]
+    Periph(#[from] periph::PeriphError),
+    /// The ELF could not be parsed.
+    #[error("cannot load the firmware ELF: {0}")]
+    Elf(String),
+    /// A loadable segment lies outside the board's memory.
+    #[error("the firmware ELF puts {size} bytes at 0x{addr:08x}, outside the board's memory ({map})")]
+    OutsideMemory {
+        /// Segment address.
+        addr: u32,
+        /// Segment size.
+        size: u32,
+        /// The board's memory regions.
+        map: String,
+    },
+}
+
+/// The emulated board.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Machine {
+    /// The core's registers.
+    pub cpu: CpuState,
+    /// NVIC, SCB, SysTick.
+    pub sys: System,
+    /// Memory regions.
+    pub mem: Vec<Ram>,
+    /// Peripherals.
+    pub periphs: Vec<Mapped>,
+    /// Interrupt lines from peripherals.
+    pub irq: IrqLines,
+    /// Console output not yet taken by the caller.
+    pub out: Output,
+    /// Virtual time in core-clock cycles.
+    pub now: u64,
+    /// Core clock.
+    pub clock_hz: u32,
+    /// Instructions executed.
+    pub instret: u64,
+    /// Command line for SYS_GET_CMDLINE.
+    pub cmdline: String,
+    /// The contents of the ELF's loadable segments, for reset.
+    image: Vec<(u32, Vec<u8>)>,
+    next_event: u64,
+    budget_end: u64,
+    sleeping: bool,
+    stop_at: Option<u32>,
+    skip_stop: bool,
+    next_pc: u32,
+    pending_return: Option<u32>,
+    semihost_errno: u32,
+    pub(crate) pending_exit: Option<i32>,
+}
+
+impl Machine {
+    /// A machine for `board` with nothing loaded (all RAM zero, core in reset).
+    pub fn new(board: &twinbed_board::Board) -> Result<Self, MachineError> {
+        let mem = board.memory.iter().map(|m| Ram::new(&m.name, m.base, m.size)).collect();
+        let periphs = periph::build_peripherals(board)?;
+        Ok(Self {
+            cpu: CpuState::default(),
+            sys: System::default(),
+            mem,
+            periphs,
+            irq: IrqLines::default(),
+            out: Output::default(),
+            now: 0,
+            clock_hz: board.clock_hz,
+            instret: 0,
+            cmdline: String::new(),
+            image: Vec::new(),
+            next_event: 0,
+            budget_end: 0,
+            sleeping: false,
+            stop_at: None,
+            skip_stop: false,
+            next_pc: 0,
+            pending_return: None,
+            semihost_errno: 0,
+            pending_exit: None,
+        })
+    }
+
+    /// Loads an ELF's loadable segments at their physical (load) addresses and resets the core.
+    pub fn load_elf(&mut self, data: &[u8]) -> Result<(), MachineError> {
+        use object::read::elf::{ElfFile32, FileHeader, ProgramHeader};
+        let file =
+            ElfFile32::<object::LittleEndian>::parse(data).map_err(|e| MachineError::Elf(e.to_string()))?;
+        let endian = file.endian();
+        let mut image = Vec::new();
+        for ph in file.elf_program_headers() {
+            if ph.p_type(endian) != object::elf::PT_LOAD || ph.p_filesz(endian) == 0 {
+                continue;
+            }
+            let bytes = ph
+                .data(endian, data)
+                .map_err(|()| MachineError::Elf("a segment lies outside the file".into()))?;
+            // Load at the physical address (LMA): .data's initial values live in code memory.
+            image.push((ph.p_paddr(endian), bytes.to_vec()));
+        }
+        let _ = file.elf_header().e_entry(endian);
+        for (addr, bytes) in &image {
+            if !self.poke(*addr, bytes) {
+                let map = self
+                    .mem
+                    .iter()
+                    .map(|r| format!("{} 0x{:08x}+0x{:x}", r.name, r.base, r.data.len()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(MachineError::OutsideMemory { addr: *addr, size: bytes.len() as u32, map });
+            }
+        }
+        self.image = image;
+        self.reset();
+        Ok(())
+    }
+
+    /// Writes bytes straight into RAM (no side effects); false if they do not fit one region.
+    pub fn poke(&mut self, addr: u32, bytes: &[u8]) -> bool {
+        for r in &mut self.mem {
+            let off = addr.wrapping_sub(r.base) as usize;
+            if off < r.data.len() && off + bytes.len() <= r.data.len() {
+                r.data[off..off + bytes.len()].copy_from_slice(bytes);
+                r.code.clear();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Reads bytes straight from RAM; `None` outside RAM.
+    pub fn peek(&self, addr: u32, len: usize) -> Option<&[u8]> {
+        self.mem.iter().find_map(|r| {
+            let off = addr.wrapping_sub(r.base) as usize;
+            (off < r.data.len() && off + len <= r.data.len()).then(|| &r.data[off..off + len])
+        })
+    }
+
+    /// System reset: core, SCS and peripherals to their reset state, RAM kept, vector table
+    /// read from address 0 (VTOR resets to 0).
+    pub fn reset(&mut self) {
+        self.cpu = CpuState::default();
+        self.sys = System::default();
+        self.irq = IrqLines::default();
+        for p in &mut self.periphs {
+            p.model.reset();
+        }
+        self.sleeping = false;
+        self.pending_return = None;
+        let sp = self.peek_u32(0).unwrap_or(0);
+        let pc = self.peek_u32(4).unwrap_or(0);
+        self.cpu.r[13] = sp & !3;
+        self.cpu.r[14] = 0xffff_ffff;
+        self.cpu.r[15] = pc & !1;
+        self.cpu.thumb = pc & 1 != 0;
+        self.next_event = 0;
+    }
+
+    fn peek_u32(&self, addr: u32) -> Option<u32> {
+        self.peek(addr, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Makes [`Machine::run`] stop with [`Stop::StopPoint`] before executing the instruction
+    /// at `addr` (e.g. the testbed sample hook), every time it gets there.
+    pub fn set_stop_at(&mut self, addr: Option<u32>) {
+        self.stop_at = addr.map(|a| a & !1);
+    }
+
+    /// Takes the console output produced so far.
+    pub fn take_output(&mut self) -> Vec<(OutputSource, u8)> {
+        std::mem::take(&mut self.out.bytes)
+    }
+
+    /// Sets the temperature (milli-°C) of the TMP105 named `device` in the board file; false if
+    /// the board has no such sensor.
+    pub fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
+        self.periphs.iter_mut().any(|p| p.model.set_temperature(device, milli_c))
+    }
+
+    /// Finds a peripheral by its board name.
+    pub fn periph_mut(&mut self, name: &str) -> Option<&mut periph::Model> {
+        self.periphs.iter_mut().find(|p| p.name == name).map(|p| &mut p.model)
+    }
+
+    /// Runs until something in [`Stop`] happens or `budget` cycles of virtual time pass.
+    pub fn run(&mut self, budget: u64) -> Stop {
+        self.budget_end = self.now.saturating_add(budget);
+        self.next_event = 0;
+        loop {
+            if self.now >= self.next_event {
+                if let Some(stop) = self.service() {
+                    return stop;
+                }
+                if self.now >= self.budget_end {
+                    return Stop::Budget;
+                }
+            }
+            if self.sleeping {
+                continue;
+            }
+            let pc = self.cpu.r[15];
+            if self.stop_at == Some(pc) {
+                if !self.skip_stop {
+                    self.skip_stop = true;
+                    return Stop::StopPoint;
+                }
+                self.skip_stop = false;
+            }
+            if let Err(e) = self.step() {
+                if let Some(stop) = self.raise(e, pc) {
+                    return stop;
+                }
+            }
+        }
+    }
+
+    /// Handles everything due at `now`: device time, SysTick, interrupt lines, pending
+    /// exceptions, sleep. Sets `next_event` to the earliest thing that needs attention.
+    fn service(&mut self) -> Option<Stop> {
+        if let Some(code) = self.pending_exit.take() {
+            return Some(Stop::Exit(code));
+        }
+        if self.sys.reset_requested {
+            tracing::info!(target: "cpu", "system reset requested (AIRCR.SYSRESETREQ)");
+            self.reset();
+        }
+        loop {
+            self.advance_devices();
+            match self.take_pending_exception() {
+                Ok(_) => {}
+                Err(stop) => return Some(stop),
+            }
+            let deadline = self.earliest_deadline();
+            if self.sleeping {
+                if self.wake_pending() {
+                    self.sleeping = false;
+                    continue;
+                }
+                match deadline {
+                    Some(t) if t < self.budget_end => {
+                        self.now = self.now.max(t);
+                        continue;
+                    }
+                    Some(_) => {
+                        self.now = self.budget_end;
+                        self.next_event = self.budget_end;
+                        return None;
+                    }
+                    None => return Some(Stop::Idle),
+                }
+            }
+            self.next_event = deadline.map_or(self.budget_end, |t| t.min(self.budget_end));
+            return None;
+        }
+    }
+
+    fn earliest_deadline(&self) -> Option<u64> {
+        let dev = self.periphs.iter().filter_map(|p| p.model.next_deadline()).min();
+        match (dev, self.sys.systick.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn advance_devices(&mut self) {
+        let now = self.now;
+        let clock_hz = self.clock_hz;
+        for p in &mut self.periphs {
+            if p.model.next_deadline().is_some_and(|d| d <= now) {
+                let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
+                p.model.advance(&mut ctx);
+            }
+        }
+        if self.sys.systick.advance(now, clock_hz) {
+            self.sys.pending[exc::SYSTICK as usize] = true;
+        }
+        // Level-sensitive lines pend while high and not active; pulses pend on their edge.
+        let rose = self.irq.take_rising();
+        let levels = self.irq.levels();
+        for irq in 0..crate::system::NUM_IRQ {
+            let bit = 1u128 << irq;
+            let n = (exc::IRQ0 + irq) as usize;
+            if rose & bit != 0 || (levels & bit != 0 && !self.sys.active[n]) {
+                self.sys.pending[n] = true;
+            }
+        }
+    }
+
+    /// Execution priority (B1.5.4).
+    fn execution_priority(&self) -> i32 {
+        let mut p = self.sys.active_priority();
+        if self.cpu.basepri != 0 {
+            p = p.min(self.sys.group(i32::from(self.cpu.basepri)));
+        }
+        if self.cpu.primask {
+            p = p.min(0);
+        }
+        if self.cpu.faultmask {
+            p = p.min(-1);
+        }
+        p
+    }
+
+    /// Whether a pending exception would wake a WFI (priority above the active ones,
+    /// ignoring PRIMASK, as B1.5.19 specifies).
+    fn wake_pending(&self) -> bool {
+        if self.cpu.event {
+            return true;
+        }
+        let Some((_, prio)) = self.sys.highest_pending() else {
+            return false;
+        };
+        let mut p = self.sys.active_priority();
+        if self.cpu.basepri != 0 {
+            p = p.min(self.sys.group(i32::from(self.cpu.basepri)));
+        }
+        self.sys.group(prio) < p
+    }
+
+    /// Takes the highest pending exception if it can preempt.
+    fn take_pending_exception(&mut self) -> Result<bool, Stop> {
+        let Some((n, prio)) = self.sys.highest_pending() else {
+            return Ok(false);
+        };
+        if self.sys.group(prio) >= self.execution_priority() {
+            return Ok(false);
+        }
+        self.sys.pending[n] = false;
+        self.sleeping = false;
+        let ret = self.cpu.r[15];
+        self.enter_exception(n as u32, ret)?;
+        Ok(true)
+    }
+
+    /// Exception entry (B1.5.6 PushStack, B1.5.7 ExceptionTaken).
+    fn enter_exception(&mut self, n: u32, return_addr: u32) -> Result<(), Stop> {
+        let lockup = Stop::Lockup { pc: return_addr };
+        let align = self.sys.ccr & (1 << 9) != 0;
+        let sp = self.cpu.r[13];
+        let realign = align && sp & 4 != 0;
+        let frame = sp.wrapping_sub(0x20) & if align { !4 } else { !0 };
+        let mut xpsr = self.cpu.xpsr();
+        if realign {
+            xpsr |= 1 << 9;
+        }
+        let r = &self.cpu.r;
+        let words = [r[0], r[1], r[2], r[3], r[12], r[14], return_addr & !1, xpsr];
+        for (i, w) in words.iter().enumerate() {
+            if self.store(frame.wrapping_add(4 * i as u32), *w, Size::Word).is_err() {
+                tracing::warn!(target: "cpu", "fault while stacking for exception {n} at SP 0x{frame:08x}: lockup");
+                return Err(lockup);
+            }
+        }
+        self.cpu.r[13] = frame;
+        let exc_return = if self.cpu.ipsr != 0 {
+            0xffff_fff1
+        } else if self.cpu.spsel {
+            0xffff_fffd
+        } else {
+            0xffff_fff9
+        };
+        self.cpu.r[14] = exc_return;
+        let vector = match self.load(self.sys.vtor.wrapping_add(4 * n), Size::Word) {
+            Ok(v) => v,
+            Err(_) => {
+                tracing::warn!(target: "cpu", "vector table read failed for exception {n}: lockup");
+                self.sys.hfsr |= hfsr::VECTTBL;
+                return Err(lockup);
+            }
+        };
+        self.cpu.set_mode(n, false);
+        self.cpu.it = 0;
+        self.cpu.thumb = vector & 1 != 0;
+        self.cpu.r[15] = vector & !1;
+        self.cpu.exclusive = None;
+        self.sys.active[n as usize] = true;
+        self.now += crate::timing::EXCEPTION_ENTRY;
+        self.next_event = 0;
+        Ok(())
+    }
+
+    /// Exception return (B1.5.8).
+    fn exception_return(&mut self, exc_return: u32) -> Result<(), Exc> {
+        let returning = self.cpu.ipsr as usize;
+        let mode = exc_return & 0xf;
+        if exc_return & 0x0fff_fff0 != 0x0fff_fff0
+            || !matches!(mode, 0x1 | 0x9 | 0xd)
+            || !self.sys.active.get(returning).copied().unwrap_or(false)
+        {
+            return Err(Exc::Fault { n: exc::USAGEFAULT, cfsr: cfsr::INVPC, addr: None });
+        }
+        self.sys.active[returning] = false;
+        if returning as u32 != exc::NMI {
+            self.cpu.faultmask = false;
+        }
+        let to_thread = mode != 0x1;
+        if to_thread && self.sys.active_count() != 0 && self.sys.ccr & 1 == 0 {
+            // Returning to Thread mode with exceptions still active (NONBASETHRDENA = 0).
+            self.sys.active[returning] = true;
+            return Err(Exc::Fault { n: exc::USAGEFAULT, cfsr: cfsr::INVPC, addr: None });
+        }
+        // Select the stack of the mode we return to, then pop.
+        self.cpu.set_mode(if to_thread { 0 } else { self.cpu.ipsr }, mode == 0xd);
+        let frame = self.cpu.r[13];
+        let mut w = [0u32; 8];
+        for (i, slot) in w.iter_mut().enumerate() {
+            match self.load(frame.wrapping_add(4 * i as u32), Size::Word) {
+                Ok(v) => *slot = v,
+                Err(_) => {
+                    tracing::warn!(target: "cpu", "fault while unstacking at 0x{frame:08x}: lockup");
+                    self.pending_exit = None;
+                    return Err(Exc::Fault { n: exc::HARDFAULT, cfsr: cfsr::UNSTKERR, addr: None });
+                }
+            }
+        }
+        let [r0, r1, r2, r3, r12, lr, pc, xpsr] = w;
+        self.cpu.r[0] = r0;
+        self.cpu.r[1] = r1;
+        self.cpu.r[2] = r2;
+        self.cpu.r[3] = r3;
+        self.cpu.r[12] = r12;
+        self.cpu.r[14] = lr;
+        self.cpu.r[13] = frame.wrapping_add(0x20)
+            | if xpsr & (1 << 9) != 0 && self.sys.ccr & (1 << 9) != 0 { 4 } else { 0 };
+        self.cpu.set_apsr(xpsr);
+        self.cpu.it = (((xpsr >> 25) & 3) | ((xpsr >> 10) & 0x3f) << 2) as u8;
+        self.cpu.thumb = xpsr & (1 << 24) != 0;
+        let ipsr = xpsr & 0x1ff;
+        // IPSR must agree with the mode returned to; a mismatch is an INVPC UsageFault.
+        self.cpu.ipsr = if to_thread { 0 } else { ipsr };
+        self.next_pc = pc & !1;
+        self.cpu.exclusive = None;
+        self.now += crate::timing::EXCEPTION_RETURN;
+        self.next_event = 0;
+        if to_thread != (ipsr == 0) {
+            return Err(Exc::Fault { n: exc::USAGEFAULT, cfsr: cfsr::INVPC, addr: None });
+        }
+        Ok(())
+    }
+
+    /// Turns a synchronous exception into exception entry (with escalation), or a stop.
+    fn raise(&mut self, e: Exc, pc: u32) -> Option<Stop> {
+        let (mut n, return_addr) = match e {
+            Exc::Exit(code) => return Some(Stop::Exit(code)),
+            Exc::Svc => (exc::SVCALL, self.next_pc),
+            Exc::Debug => {
+                self.sys.hfsr |= hfsr::DEBUGEVT;
+                (exc::HARDFAULT, pc)
+            }
+            Exc::Fault { n, cfsr: bits, addr } => {
+                self.sys.cfsr |= bits;
+                if let Some(a) = addr {
+                    self.sys.bfar = a;
+                    self.sys.cfsr |= cfsr::BFARVALID;
+                }
+                (n, pc)
+            }
+        };
+        let exec = self.execution_priority();
+        if n != exc::HARDFAULT
+            && (!self.sys.fault_enabled(n) || self.sys.group(self.sys.exc_priority(n as usize)) >= exec)
+        {
+            tracing::debug!(target: "cpu", "exception {n} cannot be taken: escalated to HardFault");
+            self.sys.hfsr |= hfsr::FORCED;
+            n = exc::HARDFAULT;
+        }
+        if n == exc::HARDFAULT && exec <= -1 {
+            tracing::warn!(target: "guest", "fault at 0x{pc:08x} with HardFault or NMI active (or FAULTMASK set): lockup");
+            return Some(Stop::Lockup { pc });
+        }
+        self.cpu.r[15] = return_addr;
+        match self.enter_exception(n, return_addr) {
+            Ok(()) => None,
+            Err(stop) => Some(stop),
+        }
+    }
+
+    /// Executes one instruction.
+    #[inline]
+    fn step(&mut self) -> Result<(), Exc> {
+        let pc = self.cpu.r[15];
+        if !self.cpu.thumb {
+            return Err(Exc::Fault { n: exc::USAGEFAULT, cfsr: cfsr::INVSTATE, addr: None });
+        }
+        let (instr, size) = self.fetch(pc)?;
+        self.next_pc = pc.wrapping_add(u32::from(size));
+        let it = self.cpu.it;
+        if it != 0 {
+            if !self.cpu.cond(it >> 4) {
+                self.cpu.it_advance();
+                self.cpu.r[15] = self.next_pc;
+                self.now += 1;
+                self.instret += 1;
+                return Ok(());
+            }
+            if !matches!(instr, Instr::It { .. }) {
+                self.cpu.it_advance();
+            }
+        }
+        self.cpu.r[15] = pc.wrapping_add(4);
+        match self.exec(instr, it != 0) {
+            Ok(cycles) => {
+                self.now += u64::from(cycles);
+                self.instret += 1;
+                if let Some(v) = self.pending_return.take() {
+                    self.cpu.r[15] = pc; // a failing return faults at the returning instruction
+                    self.exception_return(v)?;
+                }
+                self.cpu.r[15] = self.next_pc;
+                Ok(())
+            }
+            Err(e) => {
+                self.pending_return = None;
+                self.cpu.r[15] = pc;
+                self.cpu.it = it;
+                Err(e)
+            }
+        }
+    }
+
+    /// Fetches (and decodes, once) the instruction at `pc`.
+    #[inline]
+    fn fetch(&mut self, pc: u32) -> Result<(Instr, u8), Exc> {
+        for ri in 0..self.mem.len() {
+            let r = &self.mem[ri];
+            let off = pc.wrapping_sub(r.base) as usize;
+            if off >= r.data.len() {
+                continue;
+            }
+            let page = off / PAGE as usize;
+            let idx = (off % PAGE as usize) / 2;
+            if let Some(Some(p)) = r.code.get(page) {
+                let e = p[idx];
+                if e.1 != 0 {
+                    return Ok(e);
+                }
+            }
+            return self.decode_into_cache(ri, pc, off);
+        }
+        Err(fetch_fault(pc))
+    }
+
+    #[cold]
+    fn decode_into_cache(&mut self, ri: usize, pc: u32, off: usize) -> Result<(Instr, u8), Exc> {
+        let ibus = fetch_fault(pc);
+        let r = &mut self.mem[ri];
+        let hw = |o: usize| -> Option<u16> { r.data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]])) };
+        let h1 = hw(off).ok_or(ibus)?;
+        let h2 = if is_32bit(h1) { hw(off + 2).ok_or(ibus)? } else { 0 };
+        let (instr, size) = decode(h1, h2);
+        if r.code.is_empty() {
+            r.code = vec![None; r.data.len().div_ceil(PAGE as usize)];
+        }
+        let page = off / PAGE as usize;
+        let slot = r.code[page].get_or_insert_with(|| Arc::new([(Instr::Empty, 0); PAGE_ENTRIES]));
+        Arc::make_mut(slot)[(off % PAGE as usize) / 2] = (instr, size);
+        Ok((instr, size))
+    }
+
+    /// Writes a register as an instruction result; writes to PC branch (BranchWritePC).
+    #[inline]
+    pub(crate) fn set_reg(&mut self, r: u8, v: u32) {
+        if r == 15 {
+            self.next_pc = v & !1;
+        } else if r == 13 {
+            self.cpu.r[13] = v & !3;
+        } else {
+            self.cpu.r[r as usize] = v;
+        }
+    }
+
+    /// BXWritePC / LoadWritePC: interworking branch, or exception return in Handler mode.
+    pub(crate) fn bx_write_pc(&mut self, v: u32) {
+        if self.cpu.ipsr != 0 && v >> 28 == 0xf {
+            self.pending_return = Some(v);
+        } else {
+            // Bit 0 clear: EPSR.T becomes 0 and the next instruction faults (INVSTATE).
+            self.cpu.thumb = v & 1 != 0;
+            self.next_pc = v & !1;
+        }
+    }
+
+    /// Sets the next PC (branch).
+    #[inline]
+    pub(crate) fn branch(&mut self, target: u32) {
+        self.next_pc = target & !1;
+    }
+
+    /// The address of the instruction after the current one.
+    pub(crate) fn next_pc(&self) -> u32 {
+        self.next_pc
+    }
+
+    /// Enters sleep (WFI/WFE) until an exception or event wakes the core.
+    pub(crate) fn sleep(&mut self) {
+        self.sleeping = true;
+        self.next_event = 0;
+    }
+
+    /// Forces the run loop to re-evaluate interrupts and deadlines before the next instruction.
+    #[inline]
+    pub(crate) fn reschedule(&mut self) {
+        self.next_event = 0;
+    }
+
+    // ---- the bus ----
+
+    /// Loads a value of `size` from `addr` (little-endian). Faults: BusFault (precise).
+    #[inline]
+    pub(crate) fn load(&mut self, addr: u32, size: Size) -> Result<u32, Exc> {
+        let n = size as usize;
+        for r in &self.mem {
+            let off = addr.wrapping_sub(r.base) as usize;
+            if off < r.data.len() && off + n <= r.data.len() {
+                let b = &r.data[off..off + n];
+                return Ok(match size {
+                    Size::Byte => u32::from(b[0]),
+                    Size::Half => u32::from(u16::from_le_bytes([b[0], b[1]])),
+                    Size::Word => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                });
+            }
+        }
+        self.load_slow(addr, size)
+    }
+
+    /// Stores the low `size` bytes of `value` at `addr`.
+    #[inline]
+    pub(crate) fn store(&mut self, addr: u32, value: u32, size: Size) -> Result<(), Exc> {
+        let n = size as usize;
+        for r in &mut self.mem {
+            let off = addr.wrapping_sub(r.base) as usize;
+            if off < r.data.len() && off + n <= r.data.len() {
+                r.data[off..off + n].copy_from_slice(&value.to_le_bytes()[..n]);
+                if !r.code.is_empty() {
+                    r.invalidate(off);
+                    if (off + n - 1) / PAGE as usize != off / PAGE as usize {
+                        r.invalidate(off + n - 1);
+                    }
+                }
+                return Ok(());
+            }
+        }
+        self.store_slow(addr, value, size)
+    }
+
+    fn bus_error(addr: u32) -> Exc {
+        Exc::Fault { n: exc::BUSFAULT, cfsr: cfsr::PRECISERR, addr: Some(addr) }
+    }
+
+    #[cold]
+    fn load_slow(&mut self, addr: u32, size: Size) -> Result<u32, Exc> {
+        if addr & (size as u32 - 1) != 0 {
+            // Unaligned access to device space, or across the end of a region: byte by byte.
+            let mut v = 0;
+            for i in 0..size as u32 {
+                v |= self.load(addr.wrapping_add(i), Size::Byte)? << (8 * i);
+            }
+            return Ok(v);
+        }
+        match addr {
+            0xe000_e000..=0xe000_efff => {
+                let (now, hz, ipsr) = (self.now, self.clock_hz, self.cpu.ipsr);
+                Ok(self.sys.read(addr - 0xe000_e000, size, now, hz, ipsr))
+            }
+            0xe000_0000..=0xe00f_ffff => Ok(0), // ITM, DWT, FPB, TPIU, ROM table: RAZ
+            0x2200_0000..=0x23ff_ffff | 0x4200_0000..=0x43ff_ffff => {
+                let (byte_addr, bit) = bitband(addr);
+                Ok((self.load(byte_addr, Size::Byte)? >> bit) & 1)
+            }
+            _ => {
+                let now = self.now;
+                let clock_hz = self.clock_hz;
+                let Some(p) = self.periphs.iter_mut().find(|p| addr.wrapping_sub(p.base) < p.size) else {
+                    tracing::debug!(target: "guest", "{size:?} read of unmapped 0x{addr:08x}: BusFault");
+                    return Err(Self::bus_error(addr));
+                };
+                let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
+                p.model.advance(&mut ctx);
+                let v = p.model.read(addr - p.base, size, &mut ctx);
+                self.next_event = 0;
+                Ok(v)
+            }
+        }
+    }
+
+    #[cold]
+    fn store_slow(&mut self, addr: u32, value: u32, size: Size) -> Result<(), Exc> {
+        if addr & (size as u32 - 1) != 0 {
+            for i in 0..size as u32 {
+                self.store(addr.wrapping_add(i), value >> (8 * i), Size::Byte)?;
+            }
+            return Ok(());
+        }
+        match addr {
+            0xe000_e000..=0xe000_efff => {
+                let (now, hz) = (self.now, self.clock_hz);
+                if self.sys.write(addr - 0xe000_e000, size, value, now, hz) == ScsEffect::Reschedule {
+                    self.next_event = 0;
+                }
+                Ok(())
+            }
+            0xe000_0000..=0xe00f_ffff => Ok(()),
+            0x2200_0000..=0x23ff_ffff | 0x4200_0000..=0x43ff_ffff => {
+                let (byte_addr, bit) = bitband(addr);
+                let old = self.load(byte_addr, Size::Byte)?;
+                let new = (old & !(1 << bit)) | ((value & 1) << bit);
+                self.store(byte_addr, new, Size::Byte)
+            }
+            _ => {
+                let now = self.now;
+                let clock_hz = self.clock_hz;
+                let Some(p) = self.periphs.iter_mut().find(|p| addr.wrapping_sub(p.base) < p.size) else {
+                    tracing::debug!(target: "guest", "{size:?} write of unmapped 0x{addr:08x}: BusFault");
+                    return Err(Self::bus_error(addr));
+                };
+                let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
+                p.model.advance(&mut ctx);
+                p.model.write(addr - p.base, size, value, &mut ctx);
+                self.next_event = 0;
+                Ok(())
+            }
+        }
+    }
+
+    // ---- semihosting (ARM "Semihosting for AArch32 and AArch64", v2) ----
+
+    /// Handles `BKPT 0xAB`: operation in r0, parameter in r1, result to r0.
+    pub(crate) fn semihosting(&mut self) -> Result<(), Exc> {
+        let op = self.cpu.r[0];
+        let arg = self.cpu.r[1];
+        let word = |m: &mut Self, i: u32| m.load(arg.wrapping_add(4 * i), Size::Word);
+        const STDIN: u32 = 1;
+        const STDOUT: u32 = 2;
+        const STDERR: u32 = 3;
+        let result: u32 = match op {
+            0x01 => {
+                // SYS_OPEN: only ":tt" (the console) exists; twinbed gives the guest no host files.
+                let (name_ptr, mode, len) = (word(self, 0)?, word(self, 1)?, word(self, 2)?);
+                let name = self.read_bytes(name_ptr, len.min(256))?;
+                if name == b":tt" {
+                    match mode {
+                        0..=3 => STDIN,
+                        4..=7 => STDOUT,
+                        _ => STDERR,
+                    }
+                } else {
+                    self.semihost_errno = 2; // ENOENT
+                    u32::MAX
+                }
+            }
+            0x02 => 0,
+            0x03 => {
+                let c = self.load(arg, Size::Byte)? as u8;
+                self.out.bytes.push((OutputSource::Semihosting, c));
+                0
+            }
+            0x04 => {
+                let mut a = arg;
+                for _ in 0..65_536 {
+                    let c = self.load(a, Size::Byte)? as u8;
+                    if c == 0 {
+                        break;
+                    }
+                    self.out.bytes.push((OutputSource::Semihosting, c));
+                    a = a.wrapping_add(1);
+                }
+                0
+            }
+            0x05 => {
+                let (handle, ptr, len) = (word(self, 0)?, word(self, 1)?, word(self, 2)?);
+                if handle == STDOUT || handle == STDERR {
+                    let bytes = self.read_bytes(ptr, len.min(1 << 20))?;
+                    self.out.bytes.extend(bytes.into_iter().map(|b| (OutputSource::Semihosting, b)));
+                    0
+                } else {
+                    self.semihost_errno = 9; // EBADF
+                    len
+                }
+            }
+            0x06 => word(self, 2)?, // SYS_READ: end of file, nothing read
+            0x07 => u32::MAX,       // SYS_READC: no input
+            0x09 => u32::from(matches!(word(self, 0)?, STDIN | STDOUT | STDERR)),
+            0x0c => u32::MAX, // SYS_FLEN
+            0x10 => (self.now.saturating_mul(100) / u64::from(self.clock_hz)) as u32,
+            // SYS_TIME: virtual seconds since power-on, counted from the epoch (deterministic;
+            // QEMU returns the host's time instead).
+            0x11 => (self.now / u64::from(self.clock_hz)) as u32,
+            0x13 => self.semihost_errno,
+            0x15 => {
+                let (ptr, cap) = (word(self, 0)?, word(self, 1)?);
+                let mut bytes = self.cmdline.clone().into_bytes();
+                if bytes.len() as u32 + 1 > cap {
+                    u32::MAX
+                } else {
+                    let len = bytes.len() as u32;
+                    bytes.push(0);
+                    for (i, b) in bytes.iter().enumerate() {
+                        self.store(ptr.wrapping_add(i as u32), u32::from(*b), Size::Byte)?;
+                    }
+                    self.store(arg.wrapping_add(4), len, Size::Word)?;
+                    0
+                }
+            }
+            0x16 => {
+                let block = word(self, 0)?;
+                for i in 0..4 {
+                    self.store(block.wrapping_add(4 * i), 0, Size::Word)?;
+                }
+                0
+            }
+            0x18 => {
+                // SYS_EXIT: on AArch32 the parameter is the reason itself.
+                return Err(Exc::Exit(if arg == 0x20026 { 0 } else { 1 }));
+            }
+            0x20 => {
+                let (reason, code) = (word(self, 0)?, word(self, 1)?);
+                return Err(Exc::Exit(if reason == 0x20026 { code as i32 } else { 1 }));
+            }
+            0x30 => {
+                let now = self.now;
+                self.store(arg, now as u32, Size::Word)?;
+                self.store(arg.wrapping_add(4), (now >> 32) as u32, Size::Word)?;
+                0
+            }
+            0x31 => self.clock_hz,
+            _ => {
+                tracing::warn!(target: "guest", "semihosting operation 0x{op:x} is not supported: returns -1");
+                u32::MAX
+            }
+        };
+        self.cpu.r[0] = result;
+        Ok(())
+    }
+
+    fn read_bytes(&mut self, addr: u32, len: u32) -> Result<Vec<u8>, Exc> {
+        (0..len).map(|i| self.load(addr.wrapping_add(i), Size::Byte).map(|b| b as u8)).collect()
+    }
+}
+
+/// The fault for an instruction fetch outside memory: executing from an Execute Never region
+/// of the default memory map (B3.1.1: Peripheral 0x4000_0000.., Device and System
+/// 0xA000_0000..) is a MemManage fault (IACCVIOL); anywhere else a BusFault (IBUSERR).
+fn fetch_fault(pc: u32) -> Exc {
+    let xn = (0x4000_0000..0x6000_0000).contains(&pc) || pc >= 0xa000_0000;
+    if xn {
+        Exc::Fault { n: exc::MEMMANAGE, cfsr: cfsr::IACCVIOL, addr: None }
+    } else {
+        Exc::Fault { n: exc::BUSFAULT, cfsr: cfsr::IBUSERR, addr: None }
+    }
+}
+
+/// Bit-band alias to (byte address, bit) (B3.1.3 / Cortex-M3 TRM 3.7).
+fn bitband(addr: u32) -> (u32, u32) {
+    let region = addr & 0xf000_0000;
+    let off = addr & 0x01ff_ffff;
+    let byte = region | (off >> 5);
+    (byte, (off >> 2) & 7)
+}

@@ -1,0 +1,82 @@
+//! Runs firmware on twinbed's embedded engine (`--engine native`), with the same driver
+//! contract as the QEMU backend: console lines out, sensor values in at the sample hook.
+
+use crate::elf::FirmwareInfo;
+use crate::RunError;
+use std::time::Instant;
+use twinbed_engine::periph::OutputSource;
+use twinbed_engine::{Machine, Stop};
+use twinbed_qemu::{Driver, Flow, Outcome, SamplePoint};
+
+/// Virtual time run between two looks at the wall clock and the output: 10 ms at 25 MHz.
+const SLICE_CYCLES: u64 = 250_000;
+
+/// Runs `opts.elf` on the embedded engine.
+pub fn run(
+    opts: &crate::RunOptions,
+    info: &FirmwareInfo,
+    driver: &mut dyn Driver,
+) -> Result<Outcome, RunError> {
+    let data = std::fs::read(&opts.elf)
+        .map_err(|source| crate::elf::ElfError::Read { path: opts.elf.clone(), source })?;
+    let mut m = Machine::new(&opts.board)?;
+    m.load_elf(&data)?;
+    let tmp105 = opts.board.device_of_model("tmp105").map(|d| d.name.clone());
+    if let (Some(dev), Some(p)) = (&tmp105, &opts.temperature) {
+        m.set_temperature(dev, p.milli_c_at(0));
+    }
+    let use_hook = opts.temperature.is_some() || opts.virtual_duration.is_some();
+    m.set_stop_at(info.sample_hook.filter(|_| use_hook));
+    let deadline = Instant::now() + opts.timeout;
+    let mut line: Vec<u8> = Vec::new();
+    let mut flow = Flow::Continue;
+    let outcome = loop {
+        let stop = m.run(SLICE_CYCLES);
+        for (source, byte) in m.take_output() {
+            // The console is UART0 plus semihosting, as on QEMU's stdout.
+            if !matches!(source, OutputSource::Uart(0) | OutputSource::Semihosting) {
+                continue;
+            }
+            match byte {
+                b'\n' => {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    line.clear();
+                    if driver.on_line(&text) == Flow::Stop {
+                        flow = Flow::Stop;
+                    }
+                }
+                b'\r' => {}
+                b => line.push(b),
+            }
+        }
+        if flow == Flow::Stop {
+            break Outcome::Stopped;
+        }
+        match stop {
+            Stop::Exit(code) => break Outcome::Exited(code),
+            Stop::StopPoint => {
+                let at = SamplePoint { uptime_ms: m.cpu.r[0], index: m.cpu.r[1] };
+                let (temperature, f) = driver.on_sample(at);
+                if f == Flow::Stop {
+                    break Outcome::Stopped;
+                }
+                if let (Some(dev), Some(t)) = (&tmp105, temperature) {
+                    m.set_temperature(dev, t);
+                }
+            }
+            Stop::Budget => {
+                if Instant::now() >= deadline {
+                    break Outcome::TimedOut;
+                }
+            }
+            Stop::Idle => return Err(RunError::GuestIdle { pc: m.cpu.r[15] }),
+            Stop::Lockup { pc } => {
+                return Err(RunError::GuestLockup { pc, cfsr: m.sys.cfsr, hfsr: m.sys.hfsr })
+            }
+        }
+    };
+    if !line.is_empty() {
+        let _ = driver.on_line(&String::from_utf8_lossy(&line));
+    }
+    Ok(outcome)
+}
