@@ -283,6 +283,17 @@ impl Machine {
         self.periphs.iter_mut().find(|p| p.name == name).map(|p| &mut p.model)
     }
 
+    /// Executes exactly one instruction at the PC, or enters the exception it raises; no
+    /// interrupts, devices or deadlines are looked at. For differential tests against other
+    /// emulators: compare the state after each instruction.
+    pub fn step_one(&mut self) -> Option<Stop> {
+        let pc = self.cpu.r[15];
+        match self.step() {
+            Ok(()) => None,
+            Err(e) => self.raise(e, pc),
+        }
+    }
+
     /// Runs until something in [`Stop`] happens or `budget` cycles of virtual time pass.
     pub fn run(&mut self, budget: u64) -> Stop {
         self.budget_end = self.now.saturating_add(budget);
