@@ -57,11 +57,16 @@ impl Ram {
         Self { name: name.to_owned(), base, data: vec![0; size as usize], code: Vec::new() }
     }
 
+    /// Drops the decode cache of the pages `len` bytes at `offset` touch; true if one existed.
     #[inline]
-    fn invalidate(&mut self, offset: usize) {
-        if let Some(p) = self.code.get_mut(offset / PAGE as usize) {
-            *p = None;
+    fn invalidate(&mut self, offset: usize, len: usize) -> bool {
+        let mut any = false;
+        for page in [offset / PAGE as usize, (offset + len - 1) / PAGE as usize] {
+            if let Some(p) = self.code.get_mut(page) {
+                any |= p.take().is_some();
+            }
         }
+        any
     }
 }
 
@@ -317,13 +322,61 @@ impl Machine {
                     return Stop::StopPoint;
                 }
                 self.skip_stop = false;
+                if let Err((e, at)) = self.step().map_err(|e| (e, pc)) {
+                    if let Some(stop) = self.raise(e, at) {
+                        return stop;
+                    }
+                }
+                continue;
             }
-            if let Err(e) = self.step() {
-                if let Some(stop) = self.raise(e, pc) {
+            if let Err((e, at)) = self.run_block() {
+                if let Some(stop) = self.raise(e, at) {
                     return stop;
                 }
             }
         }
+    }
+
+    /// Executes straight-line code from the decode cache without looking anything up again:
+    /// instructions follow one another in the same cached page until one branches, an event is
+    /// due (`next_event`, which any device access, SCS write or code-page write also forces),
+    /// or the stop address comes up. Falls back to [`Machine::step`] for code that is not
+    /// decoded yet. On a fault, returns it with the faulting instruction's address.
+    #[inline]
+    fn run_block(&mut self) -> Result<(), (Exc, u32)> {
+        let mut pc = self.cpu.r[15];
+        let page = self.cached_page(pc);
+        let Some((page, mut idx)) = page else {
+            return self.step().map_err(|e| (e, pc));
+        };
+        loop {
+            let (instr, size) = page[idx];
+            if size == 0 || !self.cpu.thumb {
+                drop(page);
+                return self.step().map_err(|e| (e, pc));
+            }
+            self.exec_decoded(pc, instr, size).map_err(|e| (e, pc))?;
+            let next = self.cpu.r[15];
+            let fall_through = pc.wrapping_add(u32::from(size));
+            idx += usize::from(size / 2);
+            if next != fall_through || self.now >= self.next_event || idx >= PAGE_ENTRIES || self.stop_at == Some(next) {
+                return Ok(());
+            }
+            pc = next;
+        }
+    }
+
+    /// The decode-cache page holding `pc` and the entry index in it, if that page exists.
+    #[inline]
+    fn cached_page(&self, pc: u32) -> Option<(Arc<Page>, usize)> {
+        for r in &self.mem {
+            let off = pc.wrapping_sub(r.base) as usize;
+            if off < r.data.len() {
+                let p = r.code.get(off / PAGE as usize)?.as_ref()?;
+                return Some((Arc::clone(p), (off % PAGE as usize) / 2));
+            }
+        }
+        None
     }
 
     /// Handles everything due at `now`: device time, SysTick, interrupt lines, pending
@@ -595,6 +648,14 @@ impl Machine {
             return Err(Exc::Fault { n: exc::USAGEFAULT, cfsr: cfsr::INVSTATE, addr: None });
         }
         let (instr, size) = self.fetch(pc)?;
+        self.exec_decoded(pc, instr, size)
+    }
+
+    /// Executes the decoded instruction at `pc`: IT-block condition, the instruction, a pending
+    /// exception return, the PC update. On a fault the core state is as before the instruction
+    /// (PC and ITSTATE restored).
+    #[inline(always)]
+    fn exec_decoded(&mut self, pc: u32, instr: Instr, size: u8) -> Result<(), Exc> {
         self.next_pc = pc.wrapping_add(u32::from(size));
         let it = self.cpu.it;
         if it != 0 {
@@ -743,11 +804,9 @@ impl Machine {
             let off = addr.wrapping_sub(r.base) as usize;
             if off < r.data.len() && off + n <= r.data.len() {
                 r.data[off..off + n].copy_from_slice(&value.to_le_bytes()[..n]);
-                if !r.code.is_empty() {
-                    r.invalidate(off);
-                    if (off + n - 1) / PAGE as usize != off / PAGE as usize {
-                        r.invalidate(off + n - 1);
-                    }
+                if !r.code.is_empty() && r.invalidate(off, n) {
+                    // Code changed under a running block: make it look the page up again.
+                    self.next_event = 0;
                 }
                 return Ok(());
             }
