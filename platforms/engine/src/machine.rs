@@ -110,6 +110,9 @@ pub enum MachineError {
     /// The ELF could not be parsed.
     #[error("cannot load the firmware ELF: {0}")]
     Elf(String),
+    /// A snapshot could not be written or read.
+    #[error("machine snapshot: {0}")]
+    Snapshot(String),
     /// A loadable segment lies outside the board's memory.
     #[error("the firmware ELF puts {size} bytes at 0x{addr:08x}, outside the board's memory ({map})")]
     OutsideMemory {
@@ -275,6 +278,17 @@ impl Machine {
     /// Takes the console output produced so far.
     pub fn take_output(&mut self) -> Vec<(OutputSource, u8)> {
         std::mem::take(&mut self.out.bytes)
+    }
+
+    /// The whole machine as bytes (postcard): a snapshot to keep in a file. The decode cache is
+    /// not included; it is rebuilt as code runs.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, MachineError> {
+        postcard::to_stdvec(self).map_err(|e| MachineError::Snapshot(e.to_string()))
+    }
+
+    /// A machine from [`Machine::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MachineError> {
+        postcard::from_bytes(bytes).map_err(|e| MachineError::Snapshot(e.to_string()))
     }
 
     /// Sets the temperature (milli-°C) of the TMP105 named `device` in the board file; false if
