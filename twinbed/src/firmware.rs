@@ -141,7 +141,9 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
     let dir = repo_root().join("firmware");
     let target_dir = target_dir(variant);
     let mut cmd = clean_command("cargo", &dir);
-    cmd.args(["build", "--release", "--quiet", "--workspace", "--target-dir"]).arg(&target_dir);
+    // The benchmark firmware (sha2, ed25519) builds only for `cargo xtask bench`.
+    cmd.args(["build", "--release", "--quiet", "--workspace", "--exclude", "twinbed-bench", "--target-dir"])
+        .arg(&target_dir);
     if let Variant::Test { samples } = variant {
         cmd.args(["--features", "twinbed-app/test-mode"]).env("TWINBED_SAMPLES", samples.to_string());
     }
@@ -151,4 +153,50 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
     }
     let out = target_dir.join(TARGET).join("release");
     Ok(Firmware { app: out.join("app"), panic: out.join("panic"), dir: out })
+}
+
+/// Sizes of the benchmark firmware (`firmware/bench`), fixed at build time through
+/// `TWINBED_BENCH_KIB` and `TWINBED_BENCH_HOURS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BenchSizes {
+    /// KiB of data `bench-cpu` hashes.
+    pub kib: u32,
+    /// Hours of virtual time `bench-duty` runs (one wake per second).
+    pub hours: u32,
+}
+
+/// Built benchmark ELFs.
+#[derive(Clone, Debug)]
+pub struct BenchFirmware {
+    /// `bench-cpu`: SHA-256 of [`BenchSizes::kib`] KiB, then one Ed25519 verify.
+    pub cpu: PathBuf,
+    /// `bench-duty`: a timer wake every second of virtual time for [`BenchSizes::hours`] hours.
+    pub duty: PathBuf,
+    /// The sizes they were built with.
+    pub sizes: BenchSizes,
+}
+
+/// Where the benchmark firmware of `sizes` is built: `firmware/target/bench-<kib>-<hours>`, so
+/// builds of different sizes never overwrite each other (nor the device or test builds).
+pub fn bench_target_dir(sizes: BenchSizes) -> PathBuf {
+    repo_root().join("firmware").join("target").join(format!("bench-{}-{}", sizes.kib, sizes.hours))
+}
+
+/// Builds the benchmark firmware (package `twinbed-bench`) for `sizes` and returns its ELFs.
+/// Compiler output goes to this process's stderr.
+pub fn build_bench(sizes: BenchSizes, log: &mut dyn FnMut(&str)) -> Result<BenchFirmware, BuildError> {
+    ensure_target(log)?;
+    let dir = repo_root().join("firmware");
+    let target_dir = bench_target_dir(sizes);
+    let mut cmd = clean_command("cargo", &dir);
+    cmd.args(["build", "--release", "--quiet", "--package", "twinbed-bench", "--target-dir"])
+        .arg(&target_dir)
+        .env("TWINBED_BENCH_KIB", sizes.kib.to_string())
+        .env("TWINBED_BENCH_HOURS", sizes.hours.to_string());
+    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
+    if !status.success() {
+        return Err(BuildError::Cargo { dir, status });
+    }
+    let out = target_dir.join(TARGET).join("release");
+    Ok(BenchFirmware { cpu: out.join("bench-cpu"), duty: out.join("bench-duty"), sizes })
 }

@@ -2,6 +2,7 @@
 //! sensors from a profile, collect the console. The `twinbed` CLI and `cargo xtask` are thin
 //! layers over this, so both behave the same.
 
+pub mod bench;
 pub mod duration;
 pub mod elf;
 pub mod firmware;
@@ -125,6 +126,9 @@ pub struct Report {
     pub lines: usize,
     /// Wall-clock time taken.
     pub wall: Duration,
+    /// Guest instructions executed (the native engine's `Machine::instret`); `None` on QEMU,
+    /// which does not report it.
+    pub instructions: Option<u64>,
 }
 
 struct Driver<'a> {
@@ -161,8 +165,11 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
     }
     let started = Instant::now();
     let mut driver = Driver { opts, on_line, samples: Vec::new(), lines: 0 };
-    let outcome = match opts.engine {
-        Engine::Native => native::run(opts, &info, &mut driver)?,
+    let (outcome, instructions) = match opts.engine {
+        Engine::Native => {
+            let (outcome, instret) = native::run(opts, &info, &mut driver)?;
+            (outcome, Some(instret))
+        }
         Engine::Qemu => {
             let cfg = twinbed_qemu::RunConfig {
                 board: opts.board.clone(),
@@ -175,10 +182,16 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
                     .filter(|_| opts.temperature.is_some() || opts.virtual_duration.is_some()),
                 initial_temperature: opts.temperature.as_ref().map(|p| p.milli_c_at(0)),
             };
-            twinbed_qemu::run(&cfg, &mut driver)?
+            (twinbed_qemu::run(&cfg, &mut driver)?, None)
         }
     };
-    Ok(Report { outcome, samples: driver.samples, lines: driver.lines, wall: started.elapsed() })
+    Ok(Report {
+        outcome,
+        samples: driver.samples,
+        lines: driver.lines,
+        wall: started.elapsed(),
+        instructions,
+    })
 }
 
 /// Exit statuses of `twinbed run` besides the guest's own.

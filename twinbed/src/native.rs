@@ -11,12 +11,13 @@ use twinbed_qemu::{Driver, Flow, Outcome, SamplePoint};
 /// Virtual time run between two looks at the wall clock and the output: 10 ms at 25 MHz.
 const SLICE_CYCLES: u64 = 250_000;
 
-/// Runs `opts.elf` on the embedded engine.
+/// Runs `opts.elf` on the embedded engine; returns how it ended and the guest instructions
+/// executed.
 pub fn run(
     opts: &crate::RunOptions,
     info: &FirmwareInfo,
     driver: &mut dyn Driver,
-) -> Result<Outcome, RunError> {
+) -> Result<(Outcome, u64), RunError> {
     let data = std::fs::read(&opts.elf)
         .map_err(|source| crate::elf::ElfError::Read { path: opts.elf.clone(), source })?;
     let mut m = Machine::new(&opts.board)?;
@@ -78,5 +79,5 @@ pub fn run(
     if !line.is_empty() {
         let _ = driver.on_line(&String::from_utf8_lossy(&line));
     }
-    Ok(outcome)
+    Ok((outcome, m.instret))
 }

@@ -74,6 +74,37 @@ enum Task {
     },
     /// What CI runs (.ci/run): the same as `test`.
     Ci,
+    /// Benchmarks of the emulators; `cargo xtask bench` lists them.
+    Bench {
+        #[command(subcommand)]
+        bench: Option<Bench>,
+    },
+}
+
+/// The benchmarks of `cargo xtask bench`.
+#[derive(Subcommand)]
+enum Bench {
+    /// Guest instructions per second: twinbed's engine vs QEMU on the same ELFs (firmware/bench).
+    ///
+    /// (a) cpu: SHA-256 + one Ed25519 verify, ours vs QEMU TCG free-running. (b) duty: a timer
+    /// wake every second of virtual time with ~25k instructions of work each, ours vs QEMU's
+    /// deterministic `-icount shift=0,sleep=off`. Everything runs pinned to CPU 0 (QEMU under
+    /// `taskset -c 0`, our engine's thread by sched_setaffinity); both engines' consoles must
+    /// match. Prints wall times, guest instructions per second and ratios next to the targets;
+    /// slow figures never fail it, a console mismatch does. Runs itself as a release build
+    /// (the engine must be optimized). Quick by default (256 KiB, 1 h); --full: 1 MiB, 24 h.
+    #[command(after_help = "Examples:\n  cargo xtask bench cpu\n  cargo xtask bench cpu --full")]
+    Cpu {
+        /// The full sizes: 1 MiB for (a), 24 h of virtual time (~2.2 G instructions) for (b).
+        #[arg(long)]
+        full: bool,
+        /// Runs per engine and case; the fastest is kept (the least disturbed by the host).
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Wall-clock limit of each run, in seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -91,6 +122,15 @@ fn main() -> ExitCode {
         }
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Ci => test(&[]),
+        Task::Bench { bench: None } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            cmd.build(); // fills in the subcommands' usage names (`cargo xtask bench`)
+            if let Some(bench) = cmd.find_subcommand_mut("bench") {
+                let _ = bench.print_help();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { bench: Some(Bench::Cpu { full, runs, timeout }) } => bench_cpu(full, runs, timeout),
     };
     match result {
         Ok(code) => code,
@@ -239,6 +279,7 @@ fn humanize(d: Duration) -> String {
 fn test(cargo_args: &[String]) -> Result<ExitCode> {
     firmware::ensure_target(&mut say)?;
     prereq::ensure_qemu(&mut say)?;
+    prereq::ensure_unicorn(&mut say)?;
     let root = firmware::repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut counts = Counts::default();
@@ -311,6 +352,61 @@ fn run_tests(cmd: &mut Command, counts: &mut Counts) -> Result<()> {
             counts.ignored
         );
         bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// `bench cpu`: re-runs itself as a release build if need be, pins this thread to CPU 0 and
+/// calls [`twinbed::bench::run_cpu`].
+fn bench_cpu(full: bool, runs: u32, timeout: u64) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        // `cargo xtask` is a debug build; a benchmark of an unoptimized engine means nothing.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut args = vec!["run", "--release", "--quiet", "--package", "xtask", "--", "bench", "cpu"];
+        if full {
+            args.push("--full");
+        }
+        let (runs, timeout) = (runs.to_string(), timeout.to_string());
+        args.extend(["--runs", &runs, "--timeout", &timeout]);
+        say(&format!("the engine must be optimized: running `cargo {}`", args.join(" ")));
+        let status = Command::new(&cargo)
+            .current_dir(firmware::repo_root())
+            .args(&args)
+            .status()
+            .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
+        return Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    prereq::ensure_qemu(&mut say)?;
+    pin_to_cpu0()?;
+    let board = Board::load("mps2-an385")?;
+    let sizes = if full { twinbed::bench::FULL } else { twinbed::bench::QUICK };
+    say(&format!(
+        "bench cpu ({}): our engine vs QEMU on the same ELFs, pinned to CPU 0",
+        if full { "full" } else { "quick; --full for 1 MiB and 24 h" }
+    ));
+    let result = twinbed::bench::run_cpu(&board, sizes, runs, Duration::from_secs(timeout), &mut say)?;
+    println!();
+    print!("{}", result.table());
+    if result.consistent() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        say("the engines disagree (see MISMATCH above): fix that before trusting any figure");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Pins the calling thread (and so the processes it starts) to CPU 0: unpinned runs on these
+/// 2-core machines are slow and erratic.
+fn pin_to_cpu0() -> Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write within it; pid 0 is this thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        bail!("sched_setaffinity to CPU 0 failed: {}", std::io::Error::last_os_error());
     }
     Ok(())
 }
