@@ -57,13 +57,15 @@ impl Ram {
         Self { name: name.to_owned(), base, data: vec![0; size as usize], code: Vec::new() }
     }
 
-    /// Drops the decode cache of the pages `len` bytes at `offset` touch; true if one existed.
+    /// Drops the decode cache of the pages `len` bytes at `offset` touch, moving them to
+    /// `retired` (a running block may still read them); true if one existed.
     #[inline]
-    fn invalidate(&mut self, offset: usize, len: usize) -> bool {
+    fn invalidate(&mut self, offset: usize, len: usize, retired: &mut Vec<Arc<Page>>) -> bool {
         let mut any = false;
         for page in [offset / PAGE as usize, (offset + len - 1) / PAGE as usize] {
-            if let Some(p) = self.code.get_mut(page) {
-                any |= p.take().is_some();
+            if let Some(p) = self.code.get_mut(page).and_then(Option::take) {
+                retired.push(p);
+                any = true;
             }
         }
         any
@@ -157,6 +159,9 @@ pub struct Machine {
     skip_stop: bool,
     next_pc: u32,
     pending_return: Option<u32>,
+    /// Decode-cache pages dropped while a block ran from them; freed between blocks.
+    #[serde(skip)]
+    retired: Vec<Arc<Page>>,
     semihost_errno: u32,
     pub(crate) pending_exit: Option<i32>,
 }
@@ -185,6 +190,7 @@ impl Machine {
             skip_stop: false,
             next_pc: 0,
             pending_return: None,
+            retired: Vec::new(),
             semihost_errno: 0,
             pending_exit: None,
         })
@@ -358,26 +364,30 @@ impl Machine {
     /// decoded yet. On a fault, returns it with the faulting instruction's address.
     #[inline]
     fn run_block(&mut self) -> Result<(), (Exc, u32)> {
+        if !self.retired.is_empty() {
+            self.retired.clear();
+        }
         let mut pc = self.cpu.r[15];
-        let page = self.cached_page(pc);
-        let Some((page, mut idx)) = page else {
+        let Some((page, mut idx)) = self.cached_page(pc) else {
             return self.step().map_err(|e| (e, pc));
         };
         loop {
-            let (instr, size) = page[idx];
+            // SAFETY: `page` points into an `Arc<Page>` held by `self.mem[..].code` or, once a
+            // store has invalidated it during this block, by `self.retired`; neither is
+            // dropped before this function returns (`retired` is cleared only above, between
+            // blocks), and a page is never written through while it is shared (`make_mut` in
+            // `decode_into_cache` runs only outside this loop). So the pointer stays valid
+            // and the page unchanged for the whole block. Using it instead of an `Arc` clone
+            // saves two atomic operations per block.
+            let (instr, size) = unsafe { (*page)[idx] };
             if size == 0 || !self.cpu.thumb {
-                drop(page);
                 return self.step().map_err(|e| (e, pc));
             }
             self.exec_decoded(pc, instr, size).map_err(|e| (e, pc))?;
             let next = self.cpu.r[15];
             let fall_through = pc.wrapping_add(u32::from(size));
             idx += usize::from(size / 2);
-            if next != fall_through
-                || self.now >= self.next_event
-                || idx >= PAGE_ENTRIES
-                || self.stop_at == Some(next)
-            {
+            if next != fall_through || self.now >= self.next_event || idx >= PAGE_ENTRIES || self.stop_at == Some(next) {
                 return Ok(());
             }
             pc = next;
@@ -386,12 +396,12 @@ impl Machine {
 
     /// The decode-cache page holding `pc` and the entry index in it, if that page exists.
     #[inline]
-    fn cached_page(&self, pc: u32) -> Option<(Arc<Page>, usize)> {
+    fn cached_page(&self, pc: u32) -> Option<(*const Page, usize)> {
         for r in &self.mem {
             let off = pc.wrapping_sub(r.base) as usize;
             if off < r.data.len() {
                 let p = r.code.get(off / PAGE as usize)?.as_ref()?;
-                return Some((Arc::clone(p), (off % PAGE as usize) / 2));
+                return Some((Arc::as_ptr(p), (off % PAGE as usize) / 2));
             }
         }
         None
@@ -822,7 +832,7 @@ impl Machine {
             let off = addr.wrapping_sub(r.base) as usize;
             if off < r.data.len() && off + n <= r.data.len() {
                 r.data[off..off + n].copy_from_slice(&value.to_le_bytes()[..n]);
-                if !r.code.is_empty() && r.invalidate(off, n) {
+                if !r.code.is_empty() && r.invalidate(off, n, &mut self.retired) {
                     // Code changed under a running block: make it look the page up again.
                     self.next_event = 0;
                 }
