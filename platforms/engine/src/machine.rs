@@ -387,7 +387,11 @@ impl Machine {
             let next = self.cpu.r[15];
             let fall_through = pc.wrapping_add(u32::from(size));
             idx += usize::from(size / 2);
-            if next != fall_through || self.now >= self.next_event || idx >= PAGE_ENTRIES || self.stop_at == Some(next) {
+            if next != fall_through
+                || self.now >= self.next_event
+                || idx >= PAGE_ENTRIES
+                || self.stop_at == Some(next)
+            {
                 return Ok(());
             }
             pc = next;

@@ -604,6 +604,9 @@ fn decode_branch_misc(h1: u32, h2: u32) -> Instr {
                     }
                     Instr::Msr { rn: rn as u8, sysm: sysm as u8, mask: mask as u8 }
                 }
+                // Hints (A5.3.4): only op1 = hw2[10:8] = 0b000 is allocated; the others are
+                // CPS.W on ARMv7-A/R and UNDEFINED on ARMv7-M.
+                0b0111010 if bits(h2, 10, 8) != 0 => UNDEF,
                 0b0111010 => match h2 & 0xff {
                     2 => Instr::Hint(Hint::Wfe),
                     3 => Instr::Hint(Hint::Wfi),
@@ -787,7 +790,13 @@ fn decode_multiply(h1: u32, h2: u32) -> Instr {
     let ra = bits(h2, 15, 12);
     let rd = bits(h2, 11, 8);
     let rm = h2 & 0xf;
-    if bits(h1, 6, 4) != 0 || [rn, rd, rm].iter().any(|&r| r == 13 || r == 15) || ra == 13 {
+    // hw2[7:6] are '00' in every A5.3.13 encoding (MLA, MLS, MUL); other values are
+    // unallocated (UNDEFINED), not MLA/MLS.
+    if bits(h1, 6, 4) != 0
+        || bits(h2, 7, 6) != 0
+        || [rn, rd, rm].iter().any(|&r| r == 13 || r == 15)
+        || ra == 13
+    {
         return UNDEF;
     }
     match bits(h2, 5, 4) {
@@ -909,6 +918,15 @@ mod tests {
             (&[0xf3bf, 0x8f4f], Hint(super::Hint::Nop)),
             // cpsid i
             (&[0xb672], Cps { disable: true, i: true, f: false }),
+            // hw2[7:6] != 00 in the multiply space is unallocated, not MLA/MLS (found by the
+            // differential test): fb00 ce8c, fb02 505a
+            (&[0xfb00, 0xce8c], Undef(super::Undef::Undefined)),
+            (&[0xfb02, 0x505a], Undef(super::Undef::Undefined)),
+            // mla r0, r1, r2, r3 still decodes: fb01 3002
+            (&[0xfb01, 0x3002], Mul { op: MulOp::Mla, rd: 0, rn: 1, rm: 2, ra: 3 }),
+            // hint space with op1 = hw2[10:8] != 000 (CPS.W on ARMv7-A) is UNDEFINED, not a NOP
+            // (found by the differential test): f3ad 864b
+            (&[0xf3ad, 0x864b], Undef(super::Undef::Undefined)),
         ];
         for (hw, want) in cases {
             assert_eq!(d(hw), *want, "decoding {hw:04x?}");

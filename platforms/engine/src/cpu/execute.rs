@@ -91,7 +91,7 @@ impl Machine {
     }
 
     /// Executes a decoded instruction; returns its cycle count.
-    #[inline]
+    #[inline(always)]
     pub(super) fn exec(&mut self, i: Instr, in_it: bool) -> Result<u32, Exc> {
         match i {
             Instr::Dp { op, s, rd, rn, op2 } => Ok(self.exec_dp(op, s, rd, rn, op2, in_it)),
