@@ -43,12 +43,13 @@ fn shift_c(v: u32, shift: Shift, amount: u32, carry: bool) -> (u32, bool) {
 }
 
 /// AddWithCarry (A2.2.1): result, carry out, overflow.
-#[inline]
+#[inline(always)]
 fn add_with_carry(a: u32, b: u32, carry: bool) -> (u32, bool, bool) {
-    let unsigned = u64::from(a) + u64::from(b) + u64::from(carry);
-    let signed = i64::from(a as i32) + i64::from(b as i32) + i64::from(carry);
-    let r = unsigned as u32;
-    (r, unsigned >> 32 != 0, i64::from(r as i32) != signed)
+    let (r1, c1) = a.overflowing_add(b);
+    let (r, c2) = r1.overflowing_add(u32::from(carry));
+    // Signed overflow: both operands have the same sign and the result's differs.
+    let v = ((a ^ r) & (b ^ r)) >> 31 != 0;
+    (r, c1 | c2, v)
 }
 
 fn mask(width: u8) -> u32 {
@@ -69,10 +70,11 @@ impl Machine {
         self.cpu.r[n as usize]
     }
 
-    #[inline]
+    #[inline(always)]
     fn operand2(&self, op2: Op2) -> (u32, bool) {
         let c = self.cpu.c;
         match op2 {
+            Op2::Reg { rm, shift: Shift::Lsl, amount: 0 } => (self.r(rm), c),
             Op2::Imm { value, carry } => (value, carry.unwrap_or(c)),
             Op2::Reg { rm, shift, amount } => shift_c(self.r(rm), shift, u32::from(amount), c),
             Op2::RegReg { rm, shift, rs } => shift_c(self.r(rm), shift, self.r(rs) & 0xff, c),
@@ -364,7 +366,7 @@ impl Machine {
         !(self.sys.active[exc::HARDFAULT as usize] || self.sys.active[exc::NMI as usize])
     }
 
-    #[inline]
+    #[inline(always)]
     fn exec_dp(&mut self, op: DpOp, s: SetFlags, rd: u8, rn: u8, op2: Op2, in_it: bool) -> u32 {
         let (b, shifter_carry) = self.operand2(op2);
         let a = self.r(rn);
