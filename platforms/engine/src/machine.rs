@@ -462,8 +462,9 @@ impl Machine {
     fn advance_devices(&mut self) {
         let now = self.now;
         let clock_hz = self.clock_hz;
-        for p in &mut self.periphs {
+        for (i, p) in self.periphs.iter_mut().enumerate() {
             if p.model.next_deadline().is_some_and(|d| d <= now) {
+                self.irq.select_source(i);
                 let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
                 p.model.advance(&mut ctx);
             }
@@ -666,10 +667,7 @@ impl Machine {
             return Some(Stop::Lockup { pc });
         }
         self.cpu.r[15] = return_addr;
-        match self.enter_exception(n, return_addr) {
-            Ok(()) => None,
-            Err(stop) => Some(stop),
-        }
+        self.enter_exception(n, return_addr).err()
     }
 
     /// Executes one instruction.
@@ -873,10 +871,12 @@ impl Machine {
             _ => {
                 let now = self.now;
                 let clock_hz = self.clock_hz;
-                let Some(p) = self.periphs.iter_mut().find(|p| addr.wrapping_sub(p.base) < p.size) else {
+                let Some(i) = self.periphs.iter().position(|p| addr.wrapping_sub(p.base) < p.size) else {
                     tracing::debug!(target: "guest", "{size:?} read of unmapped 0x{addr:08x}: BusFault");
                     return Err(Self::bus_error(addr));
                 };
+                let p = &mut self.periphs[i];
+                self.irq.select_source(i);
                 let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
                 p.model.advance(&mut ctx);
                 let v = p.model.read(addr - p.base, size, &mut ctx);
@@ -912,10 +912,12 @@ impl Machine {
             _ => {
                 let now = self.now;
                 let clock_hz = self.clock_hz;
-                let Some(p) = self.periphs.iter_mut().find(|p| addr.wrapping_sub(p.base) < p.size) else {
+                let Some(i) = self.periphs.iter().position(|p| addr.wrapping_sub(p.base) < p.size) else {
                     tracing::debug!(target: "guest", "{size:?} write of unmapped 0x{addr:08x}: BusFault");
                     return Err(Self::bus_error(addr));
                 };
+                let p = &mut self.periphs[i];
+                self.irq.select_source(i);
                 let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
                 p.model.advance(&mut ctx);
                 p.model.write(addr - p.base, size, value, &mut ctx);

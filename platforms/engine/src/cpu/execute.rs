@@ -498,18 +498,18 @@ impl Machine {
         let mut cycles = 1 + count;
         if load {
             let mut values = [0u32; 16];
-            for r in 0..16 {
+            for (r, slot) in values.iter_mut().enumerate() {
                 if regs & (1 << r) != 0 {
-                    values[r] = self.load(addr, Size::Word)?;
+                    *slot = self.load(addr, Size::Word)?;
                     addr = addr.wrapping_add(4);
                 }
             }
             if wback {
                 self.set_reg(rn, end);
             }
-            for r in 0..15 {
+            for (r, v) in values.iter().enumerate().take(15) {
                 if regs & (1 << r) != 0 {
-                    self.set_reg(r as u8, values[r]);
+                    self.set_reg(r as u8, *v);
                 }
             }
             if regs & (1 << 15) != 0 {

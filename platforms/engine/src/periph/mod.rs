@@ -31,24 +31,46 @@ pub enum Size {
 }
 
 /// Interrupt request lines from peripherals to the NVIC: one level per external IRQ number.
+///
+/// Several models may drive the same line (on mps2-an385 the overrun interrupts of UART0-2 share
+/// IRQ 12): each model's output is kept apart (the machine selects the driving model with
+/// [`IrqLines::select_source`] before it calls the model) and the line is their OR.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IrqLines {
     level: u128,
     /// Lines that rose since the NVIC last looked (a rising edge pends even if it falls again).
     rose: u128,
+    /// The lines each source drives high, by source index.
+    drivers: Vec<u128>,
+    source: usize,
 }
 
 impl IrqLines {
-    /// Sets the level of external interrupt `irq` (0..128).
+    /// Makes the following [`IrqLines::set`] calls come from source `index` (the machine's
+    /// peripheral index).
+    pub fn select_source(&mut self, index: usize) {
+        self.source = index;
+    }
+
+    /// Sets the level the current source drives on external interrupt `irq` (0..128).
     pub fn set(&mut self, irq: u32, high: bool) {
         if irq >= 128 {
             return;
         }
         let bit = 1u128 << irq;
+        if self.drivers.len() <= self.source {
+            self.drivers.resize(self.source + 1, 0);
+        }
         if high {
-            if self.level & bit == 0 {
-                self.rose |= bit;
-            }
+            self.drivers[self.source] |= bit;
+        } else {
+            self.drivers[self.source] &= !bit;
+        }
+        let now_high = self.drivers.iter().any(|d| d & bit != 0);
+        if now_high && self.level & bit == 0 {
+            self.rose |= bit;
+        }
+        if now_high {
             self.level |= bit;
         } else {
             self.level &= !bit;
@@ -63,6 +85,27 @@ impl IrqLines {
     /// Lines that rose since the last call (and clears that record).
     pub fn take_rising(&mut self) -> u128 {
         std::mem::take(&mut self.rose)
+    }
+}
+
+#[cfg(test)]
+mod irq_tests {
+    use super::IrqLines;
+
+    #[test]
+    fn a_shared_line_is_the_or_of_its_drivers() {
+        let mut l = IrqLines::default();
+        l.select_source(0);
+        l.set(12, true);
+        l.select_source(2);
+        l.set(12, true);
+        l.select_source(0);
+        l.set(12, false);
+        assert_eq!(l.levels(), 1 << 12, "source 2 still drives it");
+        l.select_source(2);
+        l.set(12, false);
+        assert_eq!(l.levels(), 0);
+        assert_eq!(l.take_rising(), 1 << 12);
     }
 }
 
