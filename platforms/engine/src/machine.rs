@@ -371,6 +371,7 @@ impl Machine {
         let Some((page, mut idx)) = self.cached_page(pc) else {
             return self.step().map_err(|e| (e, pc));
         };
+        let page_base = pc.wrapping_sub(2 * idx as u32);
         loop {
             // SAFETY: `page` points into an `Arc<Page>` held by `self.mem[..].code` or, once a
             // store has invalidated it during this block, by `self.retired`; neither is
@@ -385,15 +386,12 @@ impl Machine {
             }
             self.exec_decoded(pc, instr, size).map_err(|e| (e, pc))?;
             let next = self.cpu.r[15];
-            let fall_through = pc.wrapping_add(u32::from(size));
-            idx += usize::from(size / 2);
-            if next != fall_through
-                || self.now >= self.next_event
-                || idx >= PAGE_ENTRIES
-                || self.stop_at == Some(next)
-            {
+            // Branches within the same page (loops) stay in this loop too.
+            let in_page = next.wrapping_sub(page_base);
+            if in_page >= PAGE || self.now >= self.next_event || self.stop_at == Some(next) {
                 return Ok(());
             }
+            idx = (in_page / 2) as usize;
             pc = next;
         }
     }
