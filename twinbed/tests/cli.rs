@@ -56,7 +56,7 @@ fn panicking_firmware_exits_1_and_shows_the_panic() {
     for engine in ENGINES {
         let out = twinbed(&["--engine", engine], &fw.panic);
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(1), "{engine}: {stdout}");
+        assert_eq!(out.status.code(), Some(1), "{engine}: {stdout}\nstderr: {}", text(&out.stderr));
         assert!(stdout.contains("selftest panic: about to panic"), "{stdout}");
         assert!(stdout.contains("deliberate panic"), "{stdout}");
     }
