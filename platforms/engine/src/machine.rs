@@ -749,6 +749,7 @@ impl Machine {
         let h1 = hw(off).ok_or(ibus)?;
         let h2 = if is_32bit(h1) { hw(off + 2).ok_or(ibus)? } else { 0 };
         let (instr, size) = decode(h1, h2);
+        let instr = instr.specialize();
         if r.code.is_empty() {
             r.code = vec![None; r.data.len().div_ceil(PAGE as usize)];
         }

@@ -97,6 +97,65 @@ impl Machine {
     pub(super) fn exec(&mut self, i: Instr, in_it: bool) -> Result<u32, Exc> {
         match i {
             Instr::Dp { op, s, rd, rn, op2 } => Ok(self.exec_dp(op, s, rd, rn, op2, in_it)),
+            // Fast forms (Instr::specialize): same semantics as the Dp/Ldr/Str they come from.
+            Instr::AddImm { s, rd, rn, imm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), imm, false);
+                self.cpu.r[rd as usize] = r;
+                self.arith_flags(s, in_it, r, c, v);
+                Ok(1)
+            }
+            Instr::SubImm { s, rd, rn, imm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), !imm, true);
+                self.cpu.r[rd as usize] = r;
+                self.arith_flags(s, in_it, r, c, v);
+                Ok(1)
+            }
+            Instr::CmpImm { rn, imm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), !imm, true);
+                self.arith_flags(SetFlags::Yes, in_it, r, c, v);
+                Ok(1)
+            }
+            Instr::MovImm { s, rd, imm } => {
+                self.cpu.r[rd as usize] = imm;
+                self.logic_flags(s, in_it, imm);
+                Ok(1)
+            }
+            Instr::AddReg { s, rd, rn, rm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), self.r(rm), false);
+                self.cpu.r[rd as usize] = r;
+                self.arith_flags(s, in_it, r, c, v);
+                Ok(1)
+            }
+            Instr::SubReg { s, rd, rn, rm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), !self.r(rm), true);
+                self.cpu.r[rd as usize] = r;
+                self.arith_flags(s, in_it, r, c, v);
+                Ok(1)
+            }
+            Instr::CmpReg { rn, rm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), !self.r(rm), true);
+                self.arith_flags(SetFlags::Yes, in_it, r, c, v);
+                Ok(1)
+            }
+            Instr::MovReg { s, rd, rm } => {
+                let v = self.r(rm);
+                self.cpu.r[rd as usize] = v;
+                self.logic_flags(s, in_it, v);
+                Ok(1)
+            }
+            Instr::LdrImm { rt, rn, imm } => {
+                let addr = self.r(rn).wrapping_add(imm);
+                self.check_align(addr, 4)?;
+                let v = self.load(addr, Size::Word)?;
+                self.set_reg(rt, v);
+                Ok(LOAD_STORE)
+            }
+            Instr::StrImm { rt, rn, imm } => {
+                let addr = self.r(rn).wrapping_add(imm);
+                self.check_align(addr, 4)?;
+                self.store(addr, self.r(rt), Size::Word)?;
+                Ok(LOAD_STORE)
+            }
             Instr::Adr { rd, imm } => {
                 let v = (self.r(15) & !3).wrapping_add(imm as u32);
                 self.set_reg(rd, v);
@@ -358,6 +417,26 @@ impl Machine {
             Instr::Bkpt(_) => Err(Exc::Debug),
             Instr::Undef(Undef::NoCoprocessor) => Err(usage(cfsr::NOCP)),
             Instr::Undef(Undef::Undefined) | Instr::Empty => Err(usage(cfsr::UNDEFINSTR)),
+        }
+    }
+
+    /// Sets N Z C V after an arithmetic fast form, if its flag rule says so.
+    #[inline(always)]
+    fn arith_flags(&mut self, s: SetFlags, in_it: bool, r: u32, c: bool, v: bool) {
+        if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
+            self.cpu.n = r >> 31 != 0;
+            self.cpu.z = r == 0;
+            self.cpu.c = c;
+            self.cpu.v = v;
+        }
+    }
+
+    /// Sets N Z after a move fast form (C is unchanged: no shift, no rotated immediate).
+    #[inline(always)]
+    fn logic_flags(&mut self, s: SetFlags, in_it: bool, r: u32) {
+        if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
+            self.cpu.n = r >> 31 != 0;
+            self.cpu.z = r == 0;
         }
     }
 

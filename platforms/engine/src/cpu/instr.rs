@@ -501,9 +501,143 @@ pub enum Instr {
     Bkpt(u8),
     /// Does not execute.
     Undef(Undef),
+    /// Fast form of `Dp` (see [`Instr::specialize`]): Rd = Rn + imm.
+    AddImm {
+        /// Flag setting.
+        s: SetFlags,
+        /// Destination (not SP or PC).
+        rd: u8,
+        /// Operand.
+        rn: u8,
+        /// Immediate.
+        imm: u32,
+    },
+    /// Fast form: Rd = Rn - imm.
+    SubImm {
+        /// Flag setting.
+        s: SetFlags,
+        /// Destination (not SP or PC).
+        rd: u8,
+        /// Operand.
+        rn: u8,
+        /// Immediate.
+        imm: u32,
+    },
+    /// Fast form: flags of Rn - imm.
+    CmpImm {
+        /// Operand.
+        rn: u8,
+        /// Immediate.
+        imm: u32,
+    },
+    /// Fast form: Rd = imm (flags N, Z only when set; C unchanged: no rotation carry).
+    MovImm {
+        /// Flag setting.
+        s: SetFlags,
+        /// Destination (not SP or PC).
+        rd: u8,
+        /// Immediate.
+        imm: u32,
+    },
+    /// Fast form: Rd = Rn + Rm.
+    AddReg {
+        /// Flag setting.
+        s: SetFlags,
+        /// Destination (not SP or PC).
+        rd: u8,
+        /// Operand.
+        rn: u8,
+        /// Operand.
+        rm: u8,
+    },
+    /// Fast form: Rd = Rn - Rm.
+    SubReg {
+        /// Flag setting.
+        s: SetFlags,
+        /// Destination (not SP or PC).
+        rd: u8,
+        /// Operand.
+        rn: u8,
+        /// Operand.
+        rm: u8,
+    },
+    /// Fast form: flags of Rn - Rm.
+    CmpReg {
+        /// Operand.
+        rn: u8,
+        /// Operand.
+        rm: u8,
+    },
+    /// Fast form: Rd = Rm (flags N, Z only when set).
+    MovReg {
+        /// Flag setting.
+        s: SetFlags,
+        /// Destination (not SP or PC).
+        rd: u8,
+        /// Source.
+        rm: u8,
+    },
+    /// Fast form of a word load `LDR Rt, [Rn, #imm]` (no writeback, Rt and Rn not PC).
+    LdrImm {
+        /// Destination.
+        rt: u8,
+        /// Base.
+        rn: u8,
+        /// Offset.
+        imm: u32,
+    },
+    /// Fast form of a word store `STR Rt, [Rn, #imm]` (no writeback, Rn not PC).
+    StrImm {
+        /// Source.
+        rt: u8,
+        /// Base.
+        rn: u8,
+        /// Offset.
+        imm: u32,
+    },
 }
 
 impl Instr {
+    /// The fast form of a common instruction, or the instruction itself. The run loop caches
+    /// this form; each fast form does exactly what the general one does (the differential and
+    /// conformance tests run through it), without the general form's nested dispatch.
+    pub fn specialize(self) -> Instr {
+        let plain = |r: u8| r != 13 && r != 15;
+        match self {
+            Instr::Dp { op, s, rd, rn, op2: Op2::Imm { value, carry: None } } if plain(rd) && rn != 15 => match op {
+                DpOp::Add => Instr::AddImm { s, rd, rn, imm: value },
+                DpOp::Sub => Instr::SubImm { s, rd, rn, imm: value },
+                DpOp::Mov => Instr::MovImm { s, rd, imm: value },
+                _ => self,
+            },
+            Instr::Dp { op: DpOp::Cmp, rn, op2: Op2::Imm { value, .. }, .. } if rn != 15 => Instr::CmpImm { rn, imm: value },
+            Instr::Dp { op, s, rd, rn, op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 } }
+                if plain(rd) && rn != 15 && rm != 15 =>
+            {
+                match op {
+                    DpOp::Add => Instr::AddReg { s, rd, rn, rm },
+                    DpOp::Sub => Instr::SubReg { s, rd, rn, rm },
+                    DpOp::Mov => Instr::MovReg { s, rd, rm },
+                    _ => self,
+                }
+            }
+            Instr::Dp { op: DpOp::Cmp, rn, op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 }, .. }
+                if rn != 15 && rm != 15 =>
+            {
+                Instr::CmpReg { rn, rm }
+            }
+            Instr::Ldr { w: Width::W, rt, rn, off: Offset::Imm(imm), add: true, index: true, wback: false }
+                if rt != 15 && rn != 15 =>
+            {
+                Instr::LdrImm { rt, rn, imm }
+            }
+            Instr::Str { w: Width::W, rt, rn, off: Offset::Imm(imm), add: true, index: true, wback: false } if rn != 15 => {
+                Instr::StrImm { rt, rn, imm }
+            }
+            other => other,
+        }
+    }
+
     /// Whether this instruction may change the PC other than by falling through (used to end
     /// basic blocks and for IT-block rules).
     pub fn is_branch(&self) -> bool {
