@@ -372,6 +372,9 @@ impl Machine {
             return self.step().map_err(|e| (e, pc));
         };
         let page_base = pc.wrapping_sub(2 * idx as u32);
+        if !self.cpu.thumb {
+            return self.step().map_err(|e| (e, pc));
+        }
         loop {
             // SAFETY: `page` points into an `Arc<Page>` held by `self.mem[..].code` or, once a
             // store has invalidated it during this block, by `self.retired`; neither is
@@ -380,11 +383,13 @@ impl Machine {
             // `decode_into_cache` runs only outside this loop). So the pointer stays valid
             // and the page unchanged for the whole block. Using it instead of an `Arc` clone
             // saves two atomic operations per block.
-            let (instr, size) = unsafe { (*page)[idx] };
-            if size == 0 || !self.cpu.thumb {
+            let entry: &(Instr, u8) = unsafe { &(*page)[idx] };
+            let size = entry.1;
+            // (EPSR.T only clears through `bx_write_pc`/BLX, which end the block.)
+            if size == 0 {
                 return self.step().map_err(|e| (e, pc));
             }
-            self.exec_decoded(pc, instr, size).map_err(|e| (e, pc))?;
+            self.exec_decoded(pc, &entry.0, size).map_err(|e| (e, pc))?;
             let next = self.cpu.r[15];
             // Branches within the same page (loops) stay in this loop too.
             let in_page = next.wrapping_sub(page_base);
@@ -676,14 +681,14 @@ impl Machine {
             return Err(Exc::Fault { n: exc::USAGEFAULT, cfsr: cfsr::INVSTATE, addr: None });
         }
         let (instr, size) = self.fetch(pc)?;
-        self.exec_decoded(pc, instr, size)
+        self.exec_decoded(pc, &instr, size)
     }
 
     /// Executes the decoded instruction at `pc`: IT-block condition, the instruction, a pending
     /// exception return, the PC update. On a fault the core state is as before the instruction
     /// (PC and ITSTATE restored).
     #[inline(always)]
-    fn exec_decoded(&mut self, pc: u32, instr: Instr, size: u8) -> Result<(), Exc> {
+    fn exec_decoded(&mut self, pc: u32, instr: &Instr, size: u8) -> Result<(), Exc> {
         self.next_pc = pc.wrapping_add(u32::from(size));
         let it = self.cpu.it;
         if it != 0 {
@@ -694,7 +699,7 @@ impl Machine {
                 self.instret += 1;
                 return Ok(());
             }
-            if !matches!(instr, Instr::It { .. }) {
+            if !matches!(*instr, Instr::It { .. }) {
                 self.cpu.it_advance();
             }
         }
@@ -778,6 +783,9 @@ impl Machine {
         } else {
             // Bit 0 clear: EPSR.T becomes 0 and the next instruction faults (INVSTATE).
             self.cpu.thumb = v & 1 != 0;
+            if !self.cpu.thumb {
+                self.next_event = 0; // leave the block: the next step must fault
+            }
             self.next_pc = v & !1;
         }
     }

@@ -94,8 +94,9 @@ impl Machine {
 
     /// Executes a decoded instruction; returns its cycle count.
     #[inline(always)]
-    pub(super) fn exec(&mut self, i: Instr, in_it: bool) -> Result<u32, Exc> {
-        match i {
+    pub(super) fn exec(&mut self, i: &Instr, in_it: bool) -> Result<u32, Exc> {
+        // Matching the place (not a copy) lets each arm load only the fields it uses.
+        match *i {
             Instr::Dp { op, s, rd, rn, op2 } => Ok(self.exec_dp(op, s, rd, rn, op2, in_it)),
             // Fast forms (Instr::specialize): same semantics as the Dp/Ldr/Str they come from.
             Instr::AddImm { s, rd, rn, imm } => {
@@ -357,6 +358,9 @@ impl Machine {
                 self.cpu.r[14] = self.next_pc() | 1;
                 // BLXWritePC: no exception return, just interworking.
                 self.cpu.thumb = target & 1 != 0;
+                if !self.cpu.thumb {
+                    self.reschedule(); // leave the block: the next step must fault (INVSTATE)
+                }
                 self.branch(target);
                 Ok(1 + REFILL)
             }

@@ -604,13 +604,23 @@ impl Instr {
     pub fn specialize(self) -> Instr {
         let plain = |r: u8| r != 13 && r != 15;
         match self {
-            Instr::Dp { op, s, rd, rn, op2: Op2::Imm { value, carry: None } } if plain(rd) && rn != 15 => match op {
-                DpOp::Add => Instr::AddImm { s, rd, rn, imm: value },
-                DpOp::Sub => Instr::SubImm { s, rd, rn, imm: value },
-                DpOp::Mov => Instr::MovImm { s, rd, imm: value },
-                _ => self,
-            },
-            Instr::Dp { op: DpOp::Cmp, rn, op2: Op2::Imm { value, .. }, .. } if rn != 15 => Instr::CmpImm { rn, imm: value },
+            // Compares first: the general arms below would catch them and keep them generic.
+            Instr::Dp { op: DpOp::Cmp, rn, op2: Op2::Imm { value, .. }, .. } if rn != 15 => {
+                Instr::CmpImm { rn, imm: value }
+            }
+            Instr::Dp { op: DpOp::Cmp, rn, op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 }, .. }
+                if rn != 15 && rm != 15 =>
+            {
+                Instr::CmpReg { rn, rm }
+            }
+            Instr::Dp { op, s, rd, rn, op2: Op2::Imm { value, carry: None } } if plain(rd) && rn != 15 => {
+                match op {
+                    DpOp::Add => Instr::AddImm { s, rd, rn, imm: value },
+                    DpOp::Sub => Instr::SubImm { s, rd, rn, imm: value },
+                    DpOp::Mov => Instr::MovImm { s, rd, imm: value },
+                    _ => self,
+                }
+            }
             Instr::Dp { op, s, rd, rn, op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 } }
                 if plain(rd) && rn != 15 && rm != 15 =>
             {
@@ -621,19 +631,24 @@ impl Instr {
                     _ => self,
                 }
             }
-            Instr::Dp { op: DpOp::Cmp, rn, op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 }, .. }
-                if rn != 15 && rm != 15 =>
-            {
-                Instr::CmpReg { rn, rm }
-            }
-            Instr::Ldr { w: Width::W, rt, rn, off: Offset::Imm(imm), add: true, index: true, wback: false }
-                if rt != 15 && rn != 15 =>
-            {
-                Instr::LdrImm { rt, rn, imm }
-            }
-            Instr::Str { w: Width::W, rt, rn, off: Offset::Imm(imm), add: true, index: true, wback: false } if rn != 15 => {
-                Instr::StrImm { rt, rn, imm }
-            }
+            Instr::Ldr {
+                w: Width::W,
+                rt,
+                rn,
+                off: Offset::Imm(imm),
+                add: true,
+                index: true,
+                wback: false,
+            } if rt != 15 && rn != 15 => Instr::LdrImm { rt, rn, imm },
+            Instr::Str {
+                w: Width::W,
+                rt,
+                rn,
+                off: Offset::Imm(imm),
+                add: true,
+                index: true,
+                wback: false,
+            } if rn != 15 => Instr::StrImm { rt, rn, imm },
             other => other,
         }
     }
