@@ -10,7 +10,7 @@ use crate::system::{cfsr, exc};
 use crate::timing::{DIV, LOAD_STORE, LONG_MUL, MUL_ACC, REFILL};
 
 /// Shift_C (A7.4.2).
-#[inline]
+#[inline(always)]
 fn shift_c(v: u32, shift: Shift, amount: u32, carry: bool) -> (u32, bool) {
     if amount == 0 && shift != Shift::Rrx {
         return (v, carry);
@@ -142,6 +142,17 @@ impl Machine {
                 let v = self.r(rm);
                 self.cpu.r[rd as usize] = v;
                 self.logic_flags(s, in_it, v);
+                Ok(1)
+            }
+            Instr::Logic { op, rd, rn, rm, shift, amount } => {
+                let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), false);
+                let a = self.r(rn);
+                self.cpu.r[rd as usize] = match op {
+                    DpOp::And => a & b,
+                    DpOp::Orr => a | b,
+                    DpOp::Eor => a ^ b,
+                    _ => a & !b,
+                };
                 Ok(1)
             }
             Instr::LdrImm { rt, rn, imm } => {

@@ -577,6 +577,21 @@ pub enum Instr {
         /// Source.
         rm: u8,
     },
+    /// Fast form of AND/ORR/EOR/BIC with a constant-shifted register, flags untouched.
+    Logic {
+        /// AND, ORR, EOR or BIC.
+        op: DpOp,
+        /// Destination (not SP or PC).
+        rd: u8,
+        /// Operand (not PC).
+        rn: u8,
+        /// Shifted operand (not PC).
+        rm: u8,
+        /// Shift (not RRX).
+        shift: Shift,
+        /// Amount (0..=32).
+        amount: u8,
+    },
     /// Fast form of a word load `LDR Rt, [Rn, #imm]` (no writeback, Rt and Rn not PC).
     LdrImm {
         /// Destination.
@@ -630,6 +645,15 @@ impl Instr {
                     DpOp::Mov => Instr::MovReg { s, rd, rm },
                     _ => self,
                 }
+            }
+            Instr::Dp {
+                op: op @ (DpOp::And | DpOp::Orr | DpOp::Eor | DpOp::Bic),
+                s: SetFlags::No,
+                rd,
+                rn,
+                op2: Op2::Reg { rm, shift, amount },
+            } if plain(rd) && rn != 15 && rm != 15 && shift != Shift::Rrx => {
+                Instr::Logic { op, rd, rn, rm, shift, amount }
             }
             Instr::Ldr {
                 w: Width::W,
