@@ -31,6 +31,9 @@ use std::sync::Arc;
 #[path = "cpu/execute.rs"]
 mod execute;
 
+/// `stop_at` when there is no stop address: odd, so it never equals a PC.
+const NO_STOP: u32 = 1;
+
 /// Bytes per decode-cache page.
 const PAGE: u32 = 1024;
 /// Cache entries (halfwords) per page.
@@ -155,7 +158,8 @@ pub struct Machine {
     next_event: u64,
     budget_end: u64,
     sleeping: bool,
-    stop_at: Option<u32>,
+    /// The stop address, or [`NO_STOP`] (odd, so no PC ever equals it).
+    stop_at: u32,
     skip_stop: bool,
     next_pc: u32,
     pending_return: Option<u32>,
@@ -186,7 +190,7 @@ impl Machine {
             next_event: 0,
             budget_end: 0,
             sleeping: false,
-            stop_at: None,
+            stop_at: NO_STOP,
             skip_stop: false,
             next_pc: 0,
             pending_return: None,
@@ -278,7 +282,7 @@ impl Machine {
     /// Makes [`Machine::run`] stop with [`Stop::StopPoint`] before executing the instruction
     /// at `addr` (e.g. the testbed sample hook), every time it gets there.
     pub fn set_stop_at(&mut self, addr: Option<u32>) {
-        self.stop_at = addr.map(|a| a & !1);
+        self.stop_at = addr.map_or(NO_STOP, |a| a & !1);
     }
 
     /// Takes the console output produced so far.
@@ -336,7 +340,7 @@ impl Machine {
                 continue;
             }
             let pc = self.cpu.r[15];
-            if self.stop_at == Some(pc) {
+            if self.stop_at == pc {
                 if !self.skip_stop {
                     self.skip_stop = true;
                     return Stop::StopPoint;
@@ -393,7 +397,7 @@ impl Machine {
             let next = self.cpu.r[15];
             // Branches within the same page (loops) stay in this loop too.
             let in_page = next.wrapping_sub(page_base);
-            if in_page >= PAGE || self.now >= self.next_event || self.stop_at == Some(next) {
+            if in_page >= PAGE || self.now >= self.next_event || self.stop_at == next {
                 return Ok(());
             }
             idx = (in_page / 2) as usize;
@@ -772,7 +776,7 @@ impl Machine {
         } else if r == 13 {
             self.cpu.r[13] = v & !3;
         } else {
-            self.cpu.r[r as usize] = v;
+            self.cpu.r[usize::from(r & 15)] = v;
         }
     }
 

@@ -67,7 +67,7 @@ fn usage(bits: u32) -> Exc {
 impl Machine {
     #[inline]
     fn r(&self, n: u8) -> u32 {
-        self.cpu.r[n as usize]
+        self.cpu.r[usize::from(n & 15)]
     }
 
     #[inline(always)]
@@ -101,13 +101,13 @@ impl Machine {
             // Fast forms (Instr::specialize): same semantics as the Dp/Ldr/Str they come from.
             Instr::AddImm { s, rd, rn, imm } => {
                 let (r, c, v) = add_with_carry(self.r(rn), imm, false);
-                self.cpu.r[rd as usize] = r;
+                self.cpu.r[usize::from(rd & 15)] = r;
                 self.arith_flags(s, in_it, r, c, v);
                 Ok(1)
             }
             Instr::SubImm { s, rd, rn, imm } => {
                 let (r, c, v) = add_with_carry(self.r(rn), !imm, true);
-                self.cpu.r[rd as usize] = r;
+                self.cpu.r[usize::from(rd & 15)] = r;
                 self.arith_flags(s, in_it, r, c, v);
                 Ok(1)
             }
@@ -117,19 +117,19 @@ impl Machine {
                 Ok(1)
             }
             Instr::MovImm { s, rd, imm } => {
-                self.cpu.r[rd as usize] = imm;
+                self.cpu.r[usize::from(rd & 15)] = imm;
                 self.logic_flags(s, in_it, imm);
                 Ok(1)
             }
             Instr::AddReg { s, rd, rn, rm } => {
                 let (r, c, v) = add_with_carry(self.r(rn), self.r(rm), false);
-                self.cpu.r[rd as usize] = r;
+                self.cpu.r[usize::from(rd & 15)] = r;
                 self.arith_flags(s, in_it, r, c, v);
                 Ok(1)
             }
             Instr::SubReg { s, rd, rn, rm } => {
                 let (r, c, v) = add_with_carry(self.r(rn), !self.r(rm), true);
-                self.cpu.r[rd as usize] = r;
+                self.cpu.r[usize::from(rd & 15)] = r;
                 self.arith_flags(s, in_it, r, c, v);
                 Ok(1)
             }
@@ -140,14 +140,14 @@ impl Machine {
             }
             Instr::MovReg { s, rd, rm } => {
                 let v = self.r(rm);
-                self.cpu.r[rd as usize] = v;
+                self.cpu.r[usize::from(rd & 15)] = v;
                 self.logic_flags(s, in_it, v);
                 Ok(1)
             }
             Instr::Logic { op, rd, rn, rm, shift, amount } => {
                 let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), false);
                 let a = self.r(rn);
-                self.cpu.r[rd as usize] = match op {
+                self.cpu.r[usize::from(rd & 15)] = match op {
                     DpOp::And => a & b,
                     DpOp::Orr => a | b,
                     DpOp::Eor => a ^ b,
