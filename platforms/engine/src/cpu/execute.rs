@@ -144,15 +144,45 @@ impl Machine {
                 self.logic_flags(s, in_it, v);
                 Ok(1)
             }
-            Instr::Logic { op, rd, rn, rm, shift, amount } => {
-                let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), false);
+            Instr::Logic { op, s: SetFlags::No, rd, rn, rm, shift, amount } => {
+                let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
                 let a = self.r(rn);
                 self.cpu.r[usize::from(rd & 15)] = match op {
                     DpOp::And => a & b,
                     DpOp::Orr => a | b,
+                    DpOp::Orn => a | !b,
                     DpOp::Eor => a ^ b,
-                    _ => a & !b,
+                    DpOp::Bic => a & !b,
+                    DpOp::Mvn => !b,
+                    _ => b, // MOV
                 };
+                Ok(1)
+            }
+            Instr::Logic { op, s, rd, rn, rm, shift, amount } => {
+                let (b, carry) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
+                let a = self.r(rn);
+                let r = match op {
+                    DpOp::And => a & b,
+                    DpOp::Orr => a | b,
+                    DpOp::Orn => a | !b,
+                    DpOp::Eor => a ^ b,
+                    DpOp::Bic => a & !b,
+                    DpOp::Mvn => !b,
+                    _ => b, // MOV
+                };
+                self.cpu.r[usize::from(rd & 15)] = r;
+                if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
+                    self.cpu.n = r >> 31 != 0;
+                    self.cpu.z = r == 0;
+                    self.cpu.c = carry;
+                }
+                Ok(1)
+            }
+            Instr::MulReg { s, rd, rn, rm } => {
+                let r = self.r(rn).wrapping_mul(self.r(rm));
+                self.cpu.r[usize::from(rd & 15)] = r;
+                // MULS sets N and Z only (ARMv7-M: C and V unchanged).
+                self.logic_flags(s, in_it, r);
                 Ok(1)
             }
             Instr::LdrImm { rt, rn, imm } => {

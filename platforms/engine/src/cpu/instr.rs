@@ -577,20 +577,33 @@ pub enum Instr {
         /// Source.
         rm: u8,
     },
-    /// Fast form of AND/ORR/EOR/BIC with a constant-shifted register, flags untouched.
+    /// Fast form of AND/ORR/ORN/EOR/BIC/MOV/MVN with a constant-shifted register.
     Logic {
-        /// AND, ORR, EOR or BIC.
+        /// AND, ORR, ORN, EOR, BIC, MOV or MVN.
         op: DpOp,
+        /// Flag setting (N, Z, and C from the shifter).
+        s: SetFlags,
         /// Destination (not SP or PC).
         rd: u8,
         /// Operand (not PC).
         rn: u8,
         /// Shifted operand (not PC).
         rm: u8,
-        /// Shift (not RRX).
+        /// Shift.
         shift: Shift,
         /// Amount (0..=32).
         amount: u8,
+    },
+    /// Fast form of MUL(S) Rd, Rn, Rm.
+    MulReg {
+        /// Flag setting (N and Z).
+        s: SetFlags,
+        /// Destination (not SP or PC).
+        rd: u8,
+        /// Factor.
+        rn: u8,
+        /// Factor.
+        rm: u8,
     },
     /// Fast form of a word load `LDR Rt, [Rn, #imm]` (no writeback, Rt and Rn not PC).
     LdrImm {
@@ -647,13 +660,16 @@ impl Instr {
                 }
             }
             Instr::Dp {
-                op: op @ (DpOp::And | DpOp::Orr | DpOp::Eor | DpOp::Bic),
-                s: SetFlags::No,
+                op: op @ (DpOp::And | DpOp::Orr | DpOp::Orn | DpOp::Eor | DpOp::Bic | DpOp::Mov | DpOp::Mvn),
+                s,
                 rd,
                 rn,
                 op2: Op2::Reg { rm, shift, amount },
-            } if plain(rd) && rn != 15 && rm != 15 && shift != Shift::Rrx => {
-                Instr::Logic { op, rd, rn, rm, shift, amount }
+            } if plain(rd) && rn != 15 && rm != 15 => Instr::Logic { op, s, rd, rn, rm, shift, amount },
+            Instr::Dp { op: DpOp::Mul, s, rd, rn, op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 } }
+                if plain(rd) && rn != 15 && rm != 15 =>
+            {
+                Instr::MulReg { s, rd, rn, rm }
             }
             Instr::Ldr {
                 w: Width::W,
