@@ -52,6 +52,20 @@ fn add_with_carry(a: u32, b: u32, carry: bool) -> (u32, bool, bool) {
     (r, c1 | c2, v)
 }
 
+/// The result of a logical operation of the `Logic` fast form (MOV and MVN ignore `a`).
+#[inline(always)]
+fn logic(op: DpOp, a: u32, b: u32) -> u32 {
+    match op {
+        DpOp::And => a & b,
+        DpOp::Orr => a | b,
+        DpOp::Orn => a | !b,
+        DpOp::Eor => a ^ b,
+        DpOp::Bic => a & !b,
+        DpOp::Mvn => !b,
+        _ => b, // MOV (specialize makes Logic only of these seven)
+    }
+}
+
 fn mask(width: u8) -> u32 {
     if width >= 32 {
         u32::MAX
@@ -146,30 +160,12 @@ impl Machine {
             }
             Instr::Logic { op, s: SetFlags::No, rd, rn, rm, shift, amount } => {
                 let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
-                let a = self.r(rn);
-                self.cpu.r[usize::from(rd & 15)] = match op {
-                    DpOp::And => a & b,
-                    DpOp::Orr => a | b,
-                    DpOp::Orn => a | !b,
-                    DpOp::Eor => a ^ b,
-                    DpOp::Bic => a & !b,
-                    DpOp::Mvn => !b,
-                    _ => b, // MOV
-                };
+                self.cpu.r[usize::from(rd & 15)] = logic(op, self.r(rn), b);
                 Ok(1)
             }
             Instr::Logic { op, s, rd, rn, rm, shift, amount } => {
                 let (b, carry) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
-                let a = self.r(rn);
-                let r = match op {
-                    DpOp::And => a & b,
-                    DpOp::Orr => a | b,
-                    DpOp::Orn => a | !b,
-                    DpOp::Eor => a ^ b,
-                    DpOp::Bic => a & !b,
-                    DpOp::Mvn => !b,
-                    _ => b, // MOV
-                };
+                let r = logic(op, self.r(rn), b);
                 self.cpu.r[usize::from(rd & 15)] = r;
                 if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
                     self.cpu.n = r >> 31 != 0;
