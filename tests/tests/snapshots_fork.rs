@@ -1,6 +1,6 @@
 //! Machine snapshots on the embedded engine: a snapshot is a clone. Fork the reference app in
-//! the middle of a run (and also save it to bytes and restore it), run every copy to the end,
-//! and get the same transcript, byte for byte.
+//! the middle of a run (and also save it to a file and load it back), run every copy to the
+//! end, and get the same transcript, byte for byte.
 
 use twinbed::testkit;
 use twinbed_engine::periph::OutputSource;
@@ -45,7 +45,11 @@ fn a_forked_machine_runs_to_the_same_end() {
     assert!(!head.contains("sample 2:"), "{head}");
 
     let mut fork = m.clone();
-    let mut restored = Machine::from_bytes(&m.to_bytes().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mid-run.snapshot");
+    m.save_file(&file).unwrap();
+    let mut restored = Machine::load_file(&file).unwrap();
+    assert_eq!(Machine::from_bytes(&m.to_bytes().unwrap()).unwrap().cpu, m.cpu);
     let (a_stop, a) = run_to_exit(&mut m);
     let (b_stop, b) = run_to_exit(&mut fork);
     let (c_stop, c) = run_to_exit(&mut restored);

@@ -301,6 +301,19 @@ impl Machine {
         postcard::from_bytes(bytes).map_err(|e| MachineError::Snapshot(e.to_string()))
     }
 
+    /// Saves the machine to a file ([`Machine::to_bytes`]).
+    pub fn save_file(&self, path: &std::path::Path) -> Result<(), MachineError> {
+        std::fs::write(path, self.to_bytes()?)
+            .map_err(|e| MachineError::Snapshot(format!("writing {}: {e}", path.display())))
+    }
+
+    /// Loads a machine saved with [`Machine::save_file`].
+    pub fn load_file(path: &std::path::Path) -> Result<Self, MachineError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| MachineError::Snapshot(format!("reading {}: {e}", path.display())))?;
+        Self::from_bytes(&bytes)
+    }
+
     /// Sets the temperature (milli-°C) of the TMP105 named `device` in the board file; false if
     /// the board has no such sensor.
     pub fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
