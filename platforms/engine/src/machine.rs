@@ -283,6 +283,11 @@ impl Machine {
     /// at `addr` (e.g. the testbed sample hook), every time it gets there.
     pub fn set_stop_at(&mut self, addr: Option<u32>) {
         self.stop_at = addr.map_or(NO_STOP, |a| a & !1);
+        // The instruction at the stop address is never cached, so blocks stop there without a
+        // per-instruction check (see `run_block`): drop the cache so that holds for a new one.
+        for r in &mut self.mem {
+            r.code.clear();
+        }
     }
 
     /// Takes the console output produced so far.
@@ -404,13 +409,17 @@ impl Machine {
             let size = entry.1;
             // (EPSR.T only clears through `bx_write_pc`/BLX, which end the block.)
             if size == 0 {
+                // Not decoded yet, or the stop address (never cached): `run` stops there.
+                if pc == self.stop_at {
+                    return Ok(());
+                }
                 return self.step().map_err(|e| (e, pc));
             }
             self.exec_decoded(pc, &entry.0, size).map_err(|e| (e, pc))?;
             let next = self.cpu.r[15];
             // Branches within the same page (loops) stay in this loop too.
             let in_page = next.wrapping_sub(page_base);
-            if in_page >= PAGE || self.now >= self.next_event || self.stop_at == next {
+            if in_page >= PAGE || self.now >= self.next_event {
                 return Ok(());
             }
             idx = (in_page / 2) as usize;
@@ -725,7 +734,9 @@ impl Machine {
             Ok(cycles) => {
                 self.now += u64::from(cycles);
                 self.instret += 1;
-                if let Some(v) = self.pending_return.take() {
+                // (Not `take()`: that would store on every instruction.)
+                if let Some(v) = self.pending_return {
+                    self.pending_return = None;
                     self.cpu.r[15] = pc; // a failing return faults at the returning instruction
                     self.exception_return(v)?;
                 }
@@ -766,12 +777,17 @@ impl Machine {
     #[cold]
     fn decode_into_cache(&mut self, ri: usize, pc: u32, off: usize) -> Result<(Instr, u8), Exc> {
         let ibus = fetch_fault(pc);
+        let stop_at = self.stop_at;
         let r = &mut self.mem[ri];
         let hw = |o: usize| -> Option<u16> { r.data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]])) };
         let h1 = hw(off).ok_or(ibus)?;
         let h2 = if is_32bit(h1) { hw(off + 2).ok_or(ibus)? } else { 0 };
         let (instr, size) = decode(h1, h2);
         let instr = instr.specialize();
+        if pc == stop_at {
+            // Never cached: the empty entry makes `run_block` hand over to `run`, which stops.
+            return Ok((instr, size));
+        }
         if r.code.is_empty() {
             r.code = vec![None; r.data.len().div_ceil(PAGE as usize)];
         }

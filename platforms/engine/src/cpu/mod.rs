@@ -122,7 +122,7 @@ impl CpuState {
     }
 
     /// Whether condition `cond` (A7.3) holds.
-    #[inline]
+    #[inline(always)]
     pub fn cond(&self, cond: u8) -> bool {
         let r = match cond >> 1 {
             0 => self.z,
