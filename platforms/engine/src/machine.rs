@@ -884,6 +884,11 @@ impl Machine {
         self.store_slow(addr, value, size)
     }
 
+    /// Whether the core runs privileged (Handler mode, or Thread mode with CONTROL.nPRIV 0).
+    pub(crate) fn privileged(&self) -> bool {
+        self.cpu.ipsr != 0 || !self.cpu.npriv
+    }
+
     fn bus_error(addr: u32) -> Exc {
         Exc::Fault { n: exc::BUSFAULT, cfsr: cfsr::PRECISERR, addr: Some(addr) }
     }
@@ -900,6 +905,10 @@ impl Machine {
         }
         match addr {
             0xe000_e000..=0xe000_efff => {
+                if !self.privileged() {
+                    // B3.2: the SCS is privileged-only; an unprivileged access is a BusFault.
+                    return Err(Self::bus_error(addr));
+                }
                 let (now, hz, ipsr) = (self.now, self.clock_hz, self.cpu.ipsr);
                 Ok(self.sys.read(addr - 0xe000_e000, size, now, hz, ipsr))
             }
@@ -936,6 +945,11 @@ impl Machine {
         }
         match addr {
             0xe000_e000..=0xe000_efff => {
+                // B3.2: privileged-only, except STIR when CCR.USERSETMPEND is set.
+                let stir_allowed = addr == 0xe000_ef00 && self.sys.ccr & 2 != 0;
+                if !self.privileged() && !stir_allowed {
+                    return Err(Self::bus_error(addr));
+                }
                 let (now, hz) = (self.now, self.clock_hz);
                 if self.sys.write(addr - 0xe000_e000, size, value, now, hz) == ScsEffect::Reschedule {
                     self.next_event = 0;

@@ -184,3 +184,20 @@ fn random_halfword_streams_never_panic_the_engine() {
         );
     }
 }
+
+#[test]
+fn unprivileged_access_to_the_scs_is_a_busfault() {
+    // main: movs r0, #1 ; msr control, r0 (nPRIV) ; isb ; ldr r1, =0xE000ED00 (CPUID) ; ldr r2, [r1]
+    // The BusFault (disabled) escalates to HardFault, whose handler exits with status 0.
+    let main: [u16; 9] = [0x2001, 0xf380, 0x8814, 0xf3bf, 0x8f6f, 0xf64e, 0x5100, 0xf2ce, 0x0100];
+    let mut code = main.to_vec();
+    code.push(0x680a); // ldr r2, [r1]
+    code.push(0xe7fe);
+    let mut m = machine_with(&code, &[(3, 0x200)]);
+    assert!(m.poke(0x200, &EXIT_OK.iter().flat_map(|h| h.to_le_bytes()).collect::<Vec<_>>()));
+    m.reset();
+    assert_eq!(m.run(1_000_000), Stop::Exit(0));
+    assert_ne!(m.sys.cfsr & (1 << 9), 0, "PRECISERR");
+    assert_eq!(m.sys.bfar, 0xe000_ed00);
+    assert_eq!(m.cpu.r[2], 0, "the load did not complete");
+}

@@ -102,10 +102,6 @@ impl Machine {
         Ok(())
     }
 
-    fn privileged(&self) -> bool {
-        self.cpu.ipsr != 0 || !self.cpu.npriv
-    }
-
     /// Executes a decoded instruction; returns its cycle count.
     #[inline(always)]
     pub(super) fn exec(&mut self, i: &Instr, in_it: bool) -> Result<u32, Exc> {
