@@ -47,7 +47,16 @@ fn start_emulate() -> Run {
     assert!(seen.last().is_some_and(|l| l.contains("sample 2:")), "emulate printed no readings: {seen:?}");
     // The xtask process has the path on its command line too; QEMU has it after `-kernel`.
     let marker = format!("-kernel\0{}", elf.display());
-    assert_eq!(testkit::processes_with(&marker).len(), 1, "exactly one QEMU runs {marker}");
+    let qemu = testkit::processes_with(&marker);
+    assert_eq!(qemu.len(), 1, "exactly one QEMU runs {marker}");
+    // The run's directory (QMP/gdb sockets, stderr log) is removed once QEMU is connected, so a
+    // killed run cannot leave it behind.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", qemu[0])).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let sock =
+        cmdline.split(|c| c == ' ' || c == ',').find_map(|w| w.strip_prefix("unix:")).expect("a unix socket");
+    let run_dir = std::path::Path::new(sock).parent().unwrap();
+    assert!(!run_dir.exists(), "{} still exists while QEMU runs", run_dir.display());
     Run { child, marker, _dir: dir }
 }
 

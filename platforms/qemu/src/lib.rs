@@ -212,12 +212,18 @@ enum Event {
 /// A running QEMU, killed on drop.
 struct Child {
     reader: Arc<duct::ReaderHandle>,
-    stderr_path: PathBuf,
+    /// QEMU's stderr log, opened for reading; it stays readable after its directory is removed.
+    stderr_file: std::fs::File,
 }
 
 impl Child {
     fn stderr(&self) -> String {
-        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        use std::io::{Seek, SeekFrom};
+        let mut f = &self.stderr_file;
+        let mut text = String::new();
+        if f.seek(SeekFrom::Start(0)).is_ok() {
+            let _ = f.read_to_string(&mut text);
+        }
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
@@ -306,7 +312,9 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
         })
         .reader()
         .map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
-    let child = Child { reader: Arc::new(reader), stderr_path };
+    let stderr_file = std::fs::File::open(&stderr_path)
+        .map_err(|source| QemuError::Io { doing: "opening QEMU's stderr log", source })?;
+    let child = Child { reader: Arc::new(reader), stderr_file };
     let deadline = Instant::now() + cfg.timeout;
     let startup_deadline = Instant::now() + Duration::from_secs(10).min(cfg.timeout);
 
@@ -354,6 +362,11 @@ pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuErro
         }
     };
     drop(tx);
+    // Both sockets are connected and the log is open: remove the run's directory now, so
+    // nothing is left behind even if this process is killed (SIGINT, SIGKILL) later.
+    if let Err(e) = dir.close() {
+        tracing::debug!(target: "qemu", "removing the run directory: {e}");
+    }
 
     loop {
         let now = Instant::now();
