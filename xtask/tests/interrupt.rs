@@ -53,8 +53,7 @@ fn start_emulate() -> Run {
     // killed run cannot leave it behind.
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", qemu[0])).unwrap();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-    let sock =
-        cmdline.split(|c| c == ' ' || c == ',').find_map(|w| w.strip_prefix("unix:")).expect("a unix socket");
+    let sock = cmdline.split([' ', ',']).find_map(|w| w.strip_prefix("unix:")).expect("a unix socket");
     let run_dir = std::path::Path::new(sock).parent().unwrap();
     assert!(!run_dir.exists(), "{} still exists while QEMU runs", run_dir.display());
     Run { child, marker, _dir: dir }
