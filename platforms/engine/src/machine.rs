@@ -153,8 +153,6 @@ pub struct Machine {
     pub instret: u64,
     /// Command line for SYS_GET_CMDLINE.
     pub cmdline: String,
-    /// The contents of the ELF's loadable segments, for reset.
-    image: Vec<(u32, Vec<u8>)>,
     next_event: u64,
     budget_end: u64,
     sleeping: bool,
@@ -186,7 +184,6 @@ impl Machine {
             clock_hz: board.clock_hz,
             instret: 0,
             cmdline: String::new(),
-            image: Vec::new(),
             next_event: 0,
             budget_end: 0,
             sleeping: false,
@@ -229,7 +226,6 @@ impl Machine {
                 return Err(MachineError::OutsideMemory { addr: *addr, size: bytes.len() as u32, map });
             }
         }
-        self.image = image;
         self.reset();
         Ok(())
     }

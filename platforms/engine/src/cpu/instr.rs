@@ -692,18 +692,4 @@ impl Instr {
             other => other,
         }
     }
-
-    /// Whether this instruction may change the PC other than by falling through (used to end
-    /// basic blocks and for IT-block rules).
-    pub fn is_branch(&self) -> bool {
-        matches!(
-            self,
-            Instr::B { .. }
-                | Instr::Bl { .. }
-                | Instr::Bx { .. }
-                | Instr::Blx { .. }
-                | Instr::Cbz { .. }
-                | Instr::Table { .. }
-        )
-    }
 }
