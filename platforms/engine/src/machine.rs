@@ -17,8 +17,8 @@
 //! functionally an unstack followed by a stack (same state, same memory contents); late arrival
 //! is not modelled. Synchronous faults that are disabled or cannot preempt escalate to HardFault
 //! (HFSR.FORCED); a fault that HardFault cannot take locks the core up ([`Stop::Lockup`]).
-//! Deviations: a fault while stacking or unstacking locks up instead of setting STKERR/UNSTKERR
-//! and deriving a BusFault.
+//! Deviations: a fault while stacking locks up, and one while unstacking goes straight to
+//! HardFault (with CFSR.UNSTKERR), instead of deriving a BusFault with STKERR/UNSTKERR.
 
 use crate::cpu::decode::{decode, is_32bit};
 use crate::cpu::instr::Instr;
@@ -630,8 +630,7 @@ impl Machine {
             match self.load(frame.wrapping_add(4 * i as u32), Size::Word) {
                 Ok(v) => *slot = v,
                 Err(_) => {
-                    tracing::warn!(target: "cpu", "fault while unstacking at 0x{frame:08x}: lockup");
-                    self.pending_exit = None;
+                    tracing::warn!(target: "cpu", "fault while unstacking at 0x{frame:08x}: HardFault");
                     return Err(Exc::Fault { n: exc::HARDFAULT, cfsr: cfsr::UNSTKERR, addr: None });
                 }
             }
