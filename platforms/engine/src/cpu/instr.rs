@@ -568,7 +568,7 @@ pub enum Instr {
         /// Operand.
         rm: u8,
     },
-    /// Fast form: Rd = Rm (flags N, Z only when set).
+    /// Fast form: Rd = Rm (flags N, Z only when set; C unchanged, as LSL #0 leaves it).
     MovReg {
         /// Flag setting.
         s: SetFlags,
@@ -641,24 +641,32 @@ impl Instr {
             {
                 Instr::CmpReg { rn, rm }
             }
-            Instr::Dp { op, s, rd, rn, op2: Op2::Imm { value, carry: None } } if plain(rd) && rn != 15 => {
-                match op {
-                    DpOp::Add => Instr::AddImm { s, rd, rn, imm: value },
-                    DpOp::Sub => Instr::SubImm { s, rd, rn, imm: value },
-                    DpOp::Mov => Instr::MovImm { s, rd, imm: value },
-                    _ => self,
-                }
-            }
-            Instr::Dp { op, s, rd, rn, op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 } }
-                if plain(rd) && rn != 15 && rm != 15 =>
-            {
-                match op {
-                    DpOp::Add => Instr::AddReg { s, rd, rn, rm },
-                    DpOp::Sub => Instr::SubReg { s, rd, rn, rm },
-                    DpOp::Mov => Instr::MovReg { s, rd, rm },
-                    _ => self,
-                }
-            }
+            // Each arm's guard names exactly the operations it makes fast forms of, so the
+            // others fall through to the arms below.
+            Instr::Dp {
+                op: op @ (DpOp::Add | DpOp::Sub | DpOp::Mov),
+                s,
+                rd,
+                rn,
+                op2: Op2::Imm { value, carry: None },
+            } if plain(rd) && rn != 15 => match op {
+                DpOp::Add => Instr::AddImm { s, rd, rn, imm: value },
+                DpOp::Sub => Instr::SubImm { s, rd, rn, imm: value },
+                DpOp::Mov => Instr::MovImm { s, rd, imm: value },
+                _ => self,
+            },
+            Instr::Dp {
+                op: op @ (DpOp::Add | DpOp::Sub | DpOp::Mov),
+                s,
+                rd,
+                rn,
+                op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 },
+            } if plain(rd) && rn != 15 && rm != 15 => match op {
+                DpOp::Add => Instr::AddReg { s, rd, rn, rm },
+                DpOp::Sub => Instr::SubReg { s, rd, rn, rm },
+                DpOp::Mov => Instr::MovReg { s, rd, rm },
+                _ => self,
+            },
             Instr::Dp {
                 op: op @ (DpOp::And | DpOp::Orr | DpOp::Orn | DpOp::Eor | DpOp::Bic | DpOp::Mov | DpOp::Mvn),
                 s,
@@ -690,6 +698,39 @@ impl Instr {
                 wback: false,
             } if rn != 15 => Instr::StrImm { rt, rn, imm },
             other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dp(op: DpOp, op2: Op2) -> Instr {
+        Instr::Dp { op, s: SetFlags::OutsideIt, rd: 0, rn: 1, op2 }
+    }
+
+    #[test]
+    fn every_fast_form_is_reachable() {
+        let reg = Op2::Reg { rm: 2, shift: Shift::Lsl, amount: 0 };
+        let ror = Op2::Reg { rm: 2, shift: Shift::Ror, amount: 25 };
+        let imm = Op2::Imm { value: 7, carry: None };
+        let s = SetFlags::OutsideIt;
+        #[rustfmt::skip]
+        let cases = [
+            (dp(DpOp::Add, imm), Instr::AddImm { s, rd: 0, rn: 1, imm: 7 }),
+            (dp(DpOp::Sub, reg), Instr::SubReg { s, rd: 0, rn: 1, rm: 2 }),
+            (dp(DpOp::Mov, reg), Instr::MovReg { s, rd: 0, rm: 2 }),
+            (dp(DpOp::Cmp, imm), Instr::CmpImm { rn: 1, imm: 7 }),
+            (dp(DpOp::Cmp, reg), Instr::CmpReg { rn: 1, rm: 2 }),
+            (dp(DpOp::Eor, reg), Instr::Logic { op: DpOp::Eor, s, rd: 0, rn: 1, rm: 2, shift: Shift::Lsl, amount: 0 }),
+            (dp(DpOp::Mov, ror), Instr::Logic { op: DpOp::Mov, s, rd: 0, rn: 1, rm: 2, shift: Shift::Ror, amount: 25 }),
+            (dp(DpOp::Mul, reg), Instr::MulReg { s, rd: 0, rn: 1, rm: 2 }),
+            // Rotated immediates set C: they stay general.
+            (dp(DpOp::And, Op2::Imm { value: 7, carry: Some(true) }), dp(DpOp::And, Op2::Imm { value: 7, carry: Some(true) })),
+        ];
+        for (general, fast) in cases {
+            assert_eq!(general.specialize(), fast, "{general:?}");
         }
     }
 }
