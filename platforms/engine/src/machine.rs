@@ -405,11 +405,28 @@ impl Machine {
             let size = entry.1;
             // (EPSR.T only clears through `bx_write_pc`/BLX, which end the block.)
             if size == 0 {
+                self.cpu.r[15] = pc;
                 // Not decoded yet, or the stop address (never cached): `run` stops there.
                 if pc == self.stop_at {
                     return Ok(());
                 }
                 return self.step().map_err(|e| (e, pc));
+            }
+            // Outside IT blocks, the fast forms skip the PC/IT/exception-return bookkeeping:
+            // they neither read nor write the PC, so `cpu.r[15]` is written back only when the
+            // loop hands over (and `exec_decoded` sets it itself).
+            if self.cpu.it == 0 {
+                if let Some(cycles) = self.fast(&entry.0, false) {
+                    self.now += u64::from(cycles);
+                    self.instret += 1;
+                    pc = pc.wrapping_add(u32::from(size));
+                    idx += usize::from(size / 2);
+                    if idx >= PAGE_ENTRIES || self.now >= self.next_event {
+                        self.cpu.r[15] = pc;
+                        return Ok(());
+                    }
+                    continue;
+                }
             }
             self.exec_decoded(pc, &entry.0, size).map_err(|e| (e, pc))?;
             let next = self.cpu.r[15];

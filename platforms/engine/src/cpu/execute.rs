@@ -108,75 +108,17 @@ impl Machine {
         // Matching the place (not a copy) lets each arm load only the fields it uses.
         match *i {
             Instr::Dp { op, s, rd, rn, op2 } => Ok(self.exec_dp(op, s, rd, rn, op2, in_it)),
-            // Fast forms (Instr::specialize): same semantics as the Dp/Ldr/Str they come from.
-            Instr::AddImm { s, rd, rn, imm } => {
-                let (r, c, v) = add_with_carry(self.r(rn), imm, false);
-                self.cpu.r[usize::from(rd & 15)] = r;
-                self.arith_flags(s, in_it, r, c, v);
-                Ok(1)
-            }
-            Instr::SubImm { s, rd, rn, imm } => {
-                let (r, c, v) = add_with_carry(self.r(rn), !imm, true);
-                self.cpu.r[usize::from(rd & 15)] = r;
-                self.arith_flags(s, in_it, r, c, v);
-                Ok(1)
-            }
-            Instr::CmpImm { rn, imm } => {
-                let (r, c, v) = add_with_carry(self.r(rn), !imm, true);
-                self.arith_flags(SetFlags::Yes, in_it, r, c, v);
-                Ok(1)
-            }
-            Instr::MovImm { s, rd, imm } => {
-                self.cpu.r[usize::from(rd & 15)] = imm;
-                self.logic_flags(s, in_it, imm);
-                Ok(1)
-            }
-            Instr::AddReg { s, rd, rn, rm } => {
-                let (r, c, v) = add_with_carry(self.r(rn), self.r(rm), false);
-                self.cpu.r[usize::from(rd & 15)] = r;
-                self.arith_flags(s, in_it, r, c, v);
-                Ok(1)
-            }
-            Instr::SubReg { s, rd, rn, rm } => {
-                let (r, c, v) = add_with_carry(self.r(rn), !self.r(rm), true);
-                self.cpu.r[usize::from(rd & 15)] = r;
-                self.arith_flags(s, in_it, r, c, v);
-                Ok(1)
-            }
-            Instr::CmpReg { rn, rm } => {
-                let (r, c, v) = add_with_carry(self.r(rn), !self.r(rm), true);
-                self.arith_flags(SetFlags::Yes, in_it, r, c, v);
-                Ok(1)
-            }
-            Instr::MovReg { s, rd, rm } => {
-                let v = self.r(rm);
-                self.cpu.r[usize::from(rd & 15)] = v;
-                self.logic_flags(s, in_it, v);
-                Ok(1)
-            }
-            Instr::Logic { op, s: SetFlags::No, rd, rn, rm, shift, amount } => {
-                let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
-                self.cpu.r[usize::from(rd & 15)] = logic(op, self.r(rn), b);
-                Ok(1)
-            }
-            Instr::Logic { op, s, rd, rn, rm, shift, amount } => {
-                let (b, carry) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
-                let r = logic(op, self.r(rn), b);
-                self.cpu.r[usize::from(rd & 15)] = r;
-                if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
-                    self.cpu.n = r >> 31 != 0;
-                    self.cpu.z = r == 0;
-                    self.cpu.c = carry;
-                }
-                Ok(1)
-            }
-            Instr::MulReg { s, rd, rn, rm } => {
-                let r = self.r(rn).wrapping_mul(self.r(rm));
-                self.cpu.r[usize::from(rd & 15)] = r;
-                // MULS sets N and Z only (ARMv7-M: C and V unchanged).
-                self.logic_flags(s, in_it, r);
-                Ok(1)
-            }
+            // Fast forms (Instr::specialize): same semantics as the Dp they come from.
+            Instr::AddImm { .. }
+            | Instr::SubImm { .. }
+            | Instr::CmpImm { .. }
+            | Instr::MovImm { .. }
+            | Instr::AddReg { .. }
+            | Instr::SubReg { .. }
+            | Instr::CmpReg { .. }
+            | Instr::MovReg { .. }
+            | Instr::Logic { .. }
+            | Instr::MulReg { .. } => Ok(self.fast(i, in_it).unwrap_or(1)),
             Instr::LdrImm { rt, rn, imm } => {
                 let addr = self.r(rn).wrapping_add(imm);
                 self.check_align(addr, 4)?;
@@ -454,6 +396,85 @@ impl Machine {
             Instr::Bkpt(_) => Err(Exc::Debug),
             Instr::Undef(Undef::NoCoprocessor) => Err(usage(cfsr::NOCP)),
             Instr::Undef(Undef::Undefined) | Instr::Empty => Err(usage(cfsr::UNDEFINSTR)),
+        }
+    }
+
+    /// Executes the infallible fast forms (the data-processing ones made by
+    /// `Instr::specialize`); `None` for every other instruction. The block loop calls it
+    /// directly, without the per-instruction PC and IT bookkeeping that they do not need
+    /// (they never read or write the PC).
+    #[inline(always)]
+    pub(super) fn fast(&mut self, i: &Instr, in_it: bool) -> Option<u32> {
+        match *i {
+            Instr::AddImm { s, rd, rn, imm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), imm, false);
+                self.cpu.r[usize::from(rd & 15)] = r;
+                self.arith_flags(s, in_it, r, c, v);
+                Some(1)
+            }
+            Instr::SubImm { s, rd, rn, imm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), !imm, true);
+                self.cpu.r[usize::from(rd & 15)] = r;
+                self.arith_flags(s, in_it, r, c, v);
+                Some(1)
+            }
+            Instr::CmpImm { rn, imm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), !imm, true);
+                self.arith_flags(SetFlags::Yes, in_it, r, c, v);
+                Some(1)
+            }
+            Instr::MovImm { s, rd, imm } => {
+                self.cpu.r[usize::from(rd & 15)] = imm;
+                self.logic_flags(s, in_it, imm);
+                Some(1)
+            }
+            Instr::AddReg { s, rd, rn, rm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), self.r(rm), false);
+                self.cpu.r[usize::from(rd & 15)] = r;
+                self.arith_flags(s, in_it, r, c, v);
+                Some(1)
+            }
+            Instr::SubReg { s, rd, rn, rm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), !self.r(rm), true);
+                self.cpu.r[usize::from(rd & 15)] = r;
+                self.arith_flags(s, in_it, r, c, v);
+                Some(1)
+            }
+            Instr::CmpReg { rn, rm } => {
+                let (r, c, v) = add_with_carry(self.r(rn), !self.r(rm), true);
+                self.arith_flags(SetFlags::Yes, in_it, r, c, v);
+                Some(1)
+            }
+            Instr::MovReg { s, rd, rm } => {
+                let v = self.r(rm);
+                self.cpu.r[usize::from(rd & 15)] = v;
+                self.logic_flags(s, in_it, v);
+                Some(1)
+            }
+            Instr::Logic { op, s: SetFlags::No, rd, rn, rm, shift, amount } => {
+                let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
+                self.cpu.r[usize::from(rd & 15)] = logic(op, self.r(rn), b);
+                Some(1)
+            }
+            Instr::Logic { op, s, rd, rn, rm, shift, amount } => {
+                let (b, carry) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
+                let r = logic(op, self.r(rn), b);
+                self.cpu.r[usize::from(rd & 15)] = r;
+                if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
+                    self.cpu.n = r >> 31 != 0;
+                    self.cpu.z = r == 0;
+                    self.cpu.c = carry;
+                }
+                Some(1)
+            }
+            Instr::MulReg { s, rd, rn, rm } => {
+                let r = self.r(rn).wrapping_mul(self.r(rm));
+                self.cpu.r[usize::from(rd & 15)] = r;
+                // MULS sets N and Z only (ARMv7-M: C and V unchanged).
+                self.logic_flags(s, in_it, r);
+                Some(1)
+            }
+            _ => None,
         }
     }
 
