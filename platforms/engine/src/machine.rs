@@ -393,6 +393,10 @@ impl Machine {
         if !self.cpu.thumb {
             return self.step().map_err(|e| (e, pc));
         }
+        // Fast forms run and not yet added to `now` and `instret` (each takes one cycle), and
+        // how many may run before the next event is due.
+        let mut pending: u64 = 0;
+        let mut room = self.next_event.saturating_sub(self.now);
         loop {
             // SAFETY: `page` points into an `Arc<Page>` held by `self.mem[..].code` or, once a
             // store has invalidated it during this block, by `self.retired`; neither is
@@ -405,6 +409,8 @@ impl Machine {
             let size = entry.1;
             // (EPSR.T only clears through `bx_write_pc`/BLX, which end the block.)
             if size == 0 {
+                self.now += pending;
+                self.instret += pending;
                 self.cpu.r[15] = pc;
                 // Not decoded yet, or the stop address (never cached): `run` stops there.
                 if pc == self.stop_at {
@@ -415,19 +421,21 @@ impl Machine {
             // Outside IT blocks, the fast forms skip the PC/IT/exception-return bookkeeping:
             // they neither read nor write the PC, so `cpu.r[15]` is written back only when the
             // loop hands over (and `exec_decoded` sets it itself).
-            if self.cpu.it == 0 {
-                if let Some(cycles) = self.fast(&entry.0, false) {
-                    self.now += u64::from(cycles);
-                    self.instret += 1;
-                    pc = pc.wrapping_add(u32::from(size));
-                    idx += usize::from(size / 2);
-                    if idx >= PAGE_ENTRIES || self.now >= self.next_event {
-                        self.cpu.r[15] = pc;
-                        return Ok(());
-                    }
-                    continue;
+            if self.cpu.it == 0 && self.fast(&entry.0, false).is_some() {
+                pending += 1;
+                pc = pc.wrapping_add(u32::from(size));
+                idx += usize::from(size / 2);
+                if idx >= PAGE_ENTRIES || pending >= room {
+                    self.now += pending;
+                    self.instret += pending;
+                    self.cpu.r[15] = pc;
+                    return Ok(());
                 }
+                continue;
             }
+            self.now += pending;
+            self.instret += pending;
+            pending = 0;
             self.exec_decoded(pc, &entry.0, size).map_err(|e| (e, pc))?;
             let next = self.cpu.r[15];
             // Branches within the same page (loops) stay in this loop too.
@@ -435,6 +443,7 @@ impl Machine {
             if in_page >= PAGE || self.now >= self.next_event {
                 return Ok(());
             }
+            room = self.next_event - self.now;
             idx = (in_page / 2) as usize;
             pc = next;
         }

@@ -400,7 +400,8 @@ impl Machine {
     }
 
     /// Executes the infallible fast forms (the data-processing ones made by
-    /// `Instr::specialize`); `None` for every other instruction. The block loop calls it
+    /// `Instr::specialize`, one cycle each: the block loop relies on that); `None` for every
+    /// other instruction. The block loop calls it
     /// directly, without the per-instruction PC and IT bookkeeping that they do not need
     /// (they never read or write the PC).
     #[inline(always)]
