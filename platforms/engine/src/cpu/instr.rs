@@ -631,6 +631,9 @@ impl Instr {
     /// conformance tests run through it), without the general form's nested dispatch.
     pub fn specialize(self) -> Instr {
         let plain = |r: u8| r != 13 && r != 15;
+        // MOV and MVN ignore Rn (32-bit encodings carry 15 there); other operations must not
+        // read the PC in a fast form.
+        let operand_ok = |op: DpOp, rn: u8| rn != 15 || matches!(op, DpOp::Mov | DpOp::Mvn);
         match self {
             // Compares first: the general arms below would catch them and keep them generic.
             Instr::Dp { op: DpOp::Cmp, rn, op2: Op2::Imm { value, .. }, .. } if rn != 15 => {
@@ -649,7 +652,7 @@ impl Instr {
                 rd,
                 rn,
                 op2: Op2::Imm { value, carry: None },
-            } if plain(rd) && rn != 15 => match op {
+            } if plain(rd) && operand_ok(op, rn) => match op {
                 DpOp::Add => Instr::AddImm { s, rd, rn, imm: value },
                 DpOp::Sub => Instr::SubImm { s, rd, rn, imm: value },
                 DpOp::Mov => Instr::MovImm { s, rd, imm: value },
@@ -661,7 +664,7 @@ impl Instr {
                 rd,
                 rn,
                 op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 },
-            } if plain(rd) && rn != 15 && rm != 15 => match op {
+            } if plain(rd) && operand_ok(op, rn) && rm != 15 => match op {
                 DpOp::Add => Instr::AddReg { s, rd, rn, rm },
                 DpOp::Sub => Instr::SubReg { s, rd, rn, rm },
                 DpOp::Mov => Instr::MovReg { s, rd, rm },
@@ -673,7 +676,9 @@ impl Instr {
                 rd,
                 rn,
                 op2: Op2::Reg { rm, shift, amount },
-            } if plain(rd) && rn != 15 && rm != 15 => Instr::Logic { op, s, rd, rn, rm, shift, amount },
+            } if plain(rd) && operand_ok(op, rn) && rm != 15 => {
+                Instr::Logic { op, s, rd, rn, rm, shift, amount }
+            }
             Instr::Dp { op: DpOp::Mul, s, rd, rn, op2: Op2::Reg { rm, shift: Shift::Lsl, amount: 0 } }
                 if plain(rd) && rn != 15 && rm != 15 =>
             {
@@ -726,6 +731,11 @@ mod tests {
             (dp(DpOp::Eor, reg), Instr::Logic { op: DpOp::Eor, s, rd: 0, rn: 1, rm: 2, shift: Shift::Lsl, amount: 0 }),
             (dp(DpOp::Mov, ror), Instr::Logic { op: DpOp::Mov, s, rd: 0, rn: 1, rm: 2, shift: Shift::Ror, amount: 25 }),
             (dp(DpOp::Mul, reg), Instr::MulReg { s, rd: 0, rn: 1, rm: 2 }),
+            // 32-bit MOV encodings carry Rn = 15, which MOV ignores.
+            (Instr::Dp { op: DpOp::Mov, s, rd: 0, rn: 15, op2: ror }, Instr::Logic { op: DpOp::Mov, s, rd: 0, rn: 15, rm: 2, shift: Shift::Ror, amount: 25 }),
+            (Instr::Dp { op: DpOp::Mov, s, rd: 0, rn: 15, op2: imm }, Instr::MovImm { s, rd: 0, imm: 7 }),
+            // Other operations that would read the PC stay general.
+            (Instr::Dp { op: DpOp::Add, s, rd: 0, rn: 15, op2: imm }, Instr::Dp { op: DpOp::Add, s, rd: 0, rn: 15, op2: imm }),
             // Rotated immediates set C: they stay general.
             (dp(DpOp::And, Op2::Imm { value: 7, carry: Some(true) }), dp(DpOp::And, Op2::Imm { value: 7, carry: Some(true) })),
         ];
