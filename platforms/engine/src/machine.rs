@@ -938,22 +938,30 @@ impl Machine {
                 let (byte_addr, bit) = bitband(addr);
                 Ok((self.load(byte_addr, Size::Byte)? >> bit) & 1)
             }
-            _ => {
-                let now = self.now;
-                let clock_hz = self.clock_hz;
-                let Some(i) = self.periphs.iter().position(|p| addr.wrapping_sub(p.base) < p.size) else {
-                    tracing::debug!(target: "guest", "{size:?} read of unmapped 0x{addr:08x}: BusFault");
-                    return Err(Self::bus_error(addr));
-                };
-                let p = &mut self.periphs[i];
-                self.irq.select_source(i);
-                let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
-                p.model.advance(&mut ctx);
-                let v = p.model.read(addr - p.base, size, &mut ctx);
-                self.next_event = 0;
-                Ok(v)
-            }
+            _ => self.device_access(addr, size, |model, offset, ctx| model.read(offset, size, ctx)),
         }
+    }
+
+    /// An access to the peripheral mapped at `addr`: brings it up to `now`, lets `access` read
+    /// or write it (its interrupt outputs attributed to it), and makes the run loop look at
+    /// interrupts and deadlines again. Unmapped: a precise BusFault.
+    fn device_access<T>(
+        &mut self,
+        addr: u32,
+        size: Size,
+        access: impl FnOnce(&mut periph::Model, u32, &mut Ctx<'_>) -> T,
+    ) -> Result<T, Exc> {
+        let Some(i) = self.periphs.iter().position(|p| addr.wrapping_sub(p.base) < p.size) else {
+            tracing::debug!(target: "guest", "{size:?} access to unmapped 0x{addr:08x}: BusFault");
+            return Err(Self::bus_error(addr));
+        };
+        let p = &mut self.periphs[i];
+        self.irq.select_source(i);
+        let mut ctx = Ctx { now: self.now, clock_hz: self.clock_hz, irq: &mut self.irq, out: &mut self.out };
+        p.model.advance(&mut ctx);
+        let v = access(&mut p.model, addr - p.base, &mut ctx);
+        self.next_event = 0;
+        Ok(v)
     }
 
     #[cold]
@@ -984,21 +992,7 @@ impl Machine {
                 let new = (old & !(1 << bit)) | ((value & 1) << bit);
                 self.store(byte_addr, new, Size::Byte)
             }
-            _ => {
-                let now = self.now;
-                let clock_hz = self.clock_hz;
-                let Some(i) = self.periphs.iter().position(|p| addr.wrapping_sub(p.base) < p.size) else {
-                    tracing::debug!(target: "guest", "{size:?} write of unmapped 0x{addr:08x}: BusFault");
-                    return Err(Self::bus_error(addr));
-                };
-                let p = &mut self.periphs[i];
-                self.irq.select_source(i);
-                let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
-                p.model.advance(&mut ctx);
-                p.model.write(addr - p.base, size, value, &mut ctx);
-                self.next_event = 0;
-                Ok(())
-            }
+            _ => self.device_access(addr, size, |model, offset, ctx| model.write(offset, size, value, ctx)),
         }
     }
 

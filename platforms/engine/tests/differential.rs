@@ -32,6 +32,9 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Command, Stdio};
 use twinbed_board::Board;
+mod common;
+
+use common::Rng;
 use twinbed_engine::cpu::decode::{decode, is_32bit};
 use twinbed_engine::system::cfsr;
 use twinbed_engine::Machine;
@@ -45,26 +48,6 @@ const DATA_BASE: u32 = 0x2000_0000;
 const DATA_SIZE: u32 = 0x4000;
 /// How many examples of each kind of mismatch are printed (`TWINBED_EXAMPLES` overrides).
 const EXAMPLES: usize = 2;
-
-/// xorshift64*: seeded, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn u32(&mut self) -> u32 {
-        (self.next() >> 32) as u32
-    }
-
-    fn below(&mut self, n: u32) -> u32 {
-        (((self.next() >> 32) * u64::from(n)) >> 32) as u32
-    }
-}
 
 /// One instruction and the state it starts from.
 #[derive(Clone, Debug)]

@@ -1,6 +1,9 @@
 //! Machine-level tests on tiny hand-assembled programs: reset, exceptions, semihosting, sleep,
 //! snapshots, and the decoder/executor on random code (it must never panic).
 
+mod common;
+
+use common::Rng;
 use twinbed_board::Board;
 use twinbed_engine::{Machine, Stop};
 
@@ -150,17 +153,6 @@ fn self_modifying_code_is_re_decoded() {
     assert!(m.poke(0x2000_0000, &[0x02, 0x20]));
     assert_eq!(m.run(1000), Stop::Budget);
     assert_eq!(m.cpu.r[0], 2);
-}
-
-/// xorshift64*: a seeded generator for the random-code test (no dependency needed).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 #[test]
