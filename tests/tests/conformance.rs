@@ -4,11 +4,18 @@
 
 use twinbed::firmware::Firmware;
 use twinbed::testkit;
-use twinbed::{Board, Engine, Outcome, RunOptions};
+use twinbed::{Board, Engine, Jit, Outcome, RunOptions};
 
 fn run(engine: Engine, elf: &std::path::Path) -> (Outcome, String) {
+    let (outcome, text, _) = run_with(engine, Jit::Auto, elf);
+    (outcome, text)
+}
+
+/// Runs `elf`; also returns the instructions the native engine counted.
+fn run_with(engine: Engine, jit: Jit, elf: &std::path::Path) -> (Outcome, String, Option<u64>) {
     let mut opts = RunOptions::new(Board::builtin("mps2-an385").unwrap(), elf);
     opts.engine = engine;
+    opts.jit = jit;
     opts.timeout = std::time::Duration::from_secs(60);
     let mut text = String::new();
     let report = twinbed::run(&opts, &mut |l| {
@@ -16,7 +23,7 @@ fn run(engine: Engine, elf: &std::path::Path) -> (Outcome, String) {
         text.push('\n');
     })
     .unwrap_or_else(|e| panic!("{} on {engine}: {e}", elf.display()));
-    (report.outcome, text)
+    (report.outcome, text, report.instructions)
 }
 
 fn comparable(text: &str) -> String {
@@ -42,6 +49,19 @@ fn conformance_programs_pass_and_agree_on_both_engines() {
         }
         if comparable(&q_text) != comparable(&n_text) {
             failures.push(format!("{name}: outputs differ\n--- qemu\n{q_text}--- native\n{n_text}"));
+        }
+        // The block compiler changes nothing: the same bytes (deviation lines included) and
+        // the same instruction count with every block compiled as without any.
+        let (i_out, i_text, i_count) = run_with(Engine::Native, Jit::Off, &elf);
+        let (e_out, e_text, e_count) = run_with(Engine::Native, Jit::Eager, &elf);
+        if (i_out, &i_text, i_count) != (e_out, &e_text, e_count) {
+            failures.push(format!(
+                "{name}: interpreted and compiled runs differ ({i_out:?}, {i_count:?} instructions vs \
+                 {e_out:?}, {e_count:?})\n--- interpreted\n{i_text}--- compiled\n{e_text}"
+            ));
+        }
+        if i_text != n_text {
+            failures.push(format!("{name}: default and interpreted runs differ\n{n_text}---\n{i_text}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -35,6 +35,20 @@ impl std::fmt::Display for Engine {
     }
 }
 
+/// The native engine's block compiler (see `twinbed_engine::Machine::set_jit`). Every setting
+/// gives the same output, cycle counts and instruction counts; only speed differs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Jit {
+    /// Compile blocks once they are hot (the default; `TWINBED_JIT` overrides it).
+    #[default]
+    Auto,
+    /// Interpret everything.
+    Off,
+    /// Compile every block at first sight (for testing the compiler).
+    Eager,
+}
+
 /// Why a run could not happen (guest failures are not errors; see [`Outcome`]).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -86,6 +100,8 @@ pub struct RunOptions {
     pub virtual_duration: Option<Duration>,
     /// QEMU: ns of virtual time per instruction (`-icount shift=N`).
     pub icount_shift: u8,
+    /// Native engine: the block compiler.
+    pub jit: Jit,
 }
 
 impl RunOptions {
@@ -100,6 +116,7 @@ impl RunOptions {
             temperature: None,
             virtual_duration: None,
             icount_shift: 0,
+            jit: Jit::Auto,
         }
     }
 }

@@ -21,6 +21,11 @@ pub fn run(
     let data = std::fs::read(&opts.elf)
         .map_err(|source| crate::elf::ElfError::Read { path: opts.elf.clone(), source })?;
     let mut m = Machine::new(&opts.board)?;
+    match opts.jit {
+        crate::Jit::Auto => {}
+        crate::Jit::Off => m.set_jit(None),
+        crate::Jit::Eager => m.set_jit(Some(1)),
+    }
     m.load_elf(&data)?;
     let tmp105 = opts.board.device_of_model("tmp105").map(|d| d.name.clone());
     if let (Some(dev), Some(p)) = (&tmp105, &opts.temperature) {

@@ -1,12 +1,13 @@
 //! twinbed's embedded engine: an ARMv7-M core ([`cpu`]), the System Control Space
 //! ([`system`]), board peripherals ([`periph`]) and the machine that ties them together on
-//! virtual time ([`machine`]). The machine is plain data: `Clone + Send`, serde for files, so a
+//! virtual time ([`machine`]), with a block compiler (Cranelift) for hot code. The machine is plain data: `Clone + Send`, serde for files, so a
 //! snapshot is a clone and thousands of machines fit in one process.
 
 pub mod cpu;
+mod jit;
 pub mod machine;
 pub mod periph;
 pub mod system;
 pub mod timing;
 
-pub use machine::{Machine, MachineError, Stop};
+pub use machine::{Machine, MachineError, Stop, JIT_THRESHOLD};

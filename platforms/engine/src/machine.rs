@@ -23,6 +23,7 @@
 use crate::cpu::decode::{decode, is_32bit};
 use crate::cpu::instr::Instr;
 use crate::cpu::CpuState;
+use crate::jit::{self, Compiled, JitIo, JitRegion};
 use crate::periph::{self, Ctx, Device, IrqLines, Mapped, Output, OutputSource, Size};
 use crate::system::{cfsr, exc, hfsr, ScsEffect, System};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,26 @@ use std::sync::Arc;
 
 #[path = "cpu/execute.rs"]
 mod execute;
+
+/// Longest compiled block, in instructions.
+const MAX_BLOCK: usize = jit::MAX_INSTRS;
+
+/// The block compiler's setting from `TWINBED_JIT` (`off`, `eager`, or a threshold), else the
+/// default threshold.
+fn jit_from_env() -> Option<u32> {
+    match std::env::var("TWINBED_JIT").ok().as_deref().map(str::trim) {
+        None | Some("") | Some("on") => Some(JIT_THRESHOLD),
+        Some("off") | Some("0") => None,
+        Some("eager") => Some(1),
+        Some(n) => match n.parse::<u32>() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                tracing::warn!(target: "jit", "TWINBED_JIT={n:?} is not off, eager or a number: using {JIT_THRESHOLD}");
+                Some(JIT_THRESHOLD)
+            }
+        },
+    }
+}
 
 /// `stop_at` when there is no stop address: odd, so it never equals a PC.
 const NO_STOP: u32 = 1;
@@ -42,6 +63,23 @@ const PAGE_ENTRIES: usize = (PAGE / 2) as usize;
 /// One page of decoded instructions: (instruction, size in bytes); size 0 = not decoded yet.
 type Page = [(Instr, u8); PAGE_ENTRIES];
 
+/// Where a block may start: how often the interpreter got there, or its compiled code.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// Reached this many times.
+    Cold(u32),
+    /// Compiled.
+    Hot(&'static Compiled),
+    /// Not compilable (its first instruction is one the compiler does not know).
+    Never,
+}
+
+/// The block-compiler slots of one decode-cache page.
+type JitPage = [Slot; PAGE_ENTRIES];
+
+/// Default for [`Machine::set_jit`]: compile a block once it has started this many times.
+pub const JIT_THRESHOLD: u32 = 32;
+
 /// A RAM (or code SRAM) region with its decode cache.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ram {
@@ -53,11 +91,31 @@ pub struct Ram {
     pub data: Vec<u8>,
     #[serde(skip)]
     code: Vec<Option<Arc<Page>>>,
+    /// One byte per page: 1 where `code` has the page (compiled blocks bail on stores there).
+    #[serde(skip)]
+    has_code: Vec<u8>,
+    /// Block-compiler slots per page; a page has them only while `code` has it.
+    #[serde(skip)]
+    jit: Vec<Option<Box<JitPage>>>,
 }
 
 impl Ram {
     fn new(name: &str, base: u32, size: u32) -> Self {
-        Self { name: name.to_owned(), base, data: vec![0; size as usize], code: Vec::new() }
+        Self {
+            name: name.to_owned(),
+            base,
+            data: vec![0; size as usize],
+            code: Vec::new(),
+            has_code: Vec::new(),
+            jit: Vec::new(),
+        }
+    }
+
+    /// Drops the whole decode cache and the compiled blocks' slots.
+    fn clear_code(&mut self) {
+        self.code.clear();
+        self.jit.clear();
+        self.has_code.fill(0);
     }
 
     /// Drops the decode cache of the pages `len` bytes at `offset` touch, moving them to
@@ -69,6 +127,10 @@ impl Ram {
             if let Some(p) = self.code.get_mut(page).and_then(Option::take) {
                 retired.push(p);
                 any = true;
+                self.has_code[page] = 0;
+                if let Some(j) = self.jit.get_mut(page) {
+                    *j = None;
+                }
             }
         }
         any
@@ -166,6 +228,8 @@ pub struct Machine {
     retired: Vec<Arc<Page>>,
     semihost_errno: u32,
     pub(crate) pending_exit: Option<i32>,
+    /// Block compiler: compile a block once it has started this many times; `None`: off.
+    jit_threshold: Option<u32>,
 }
 
 impl Machine {
@@ -194,6 +258,7 @@ impl Machine {
             retired: Vec::new(),
             semihost_errno: 0,
             pending_exit: None,
+            jit_threshold: jit_from_env(),
         })
     }
 
@@ -236,7 +301,7 @@ impl Machine {
             let off = addr.wrapping_sub(r.base) as usize;
             if off < r.data.len() && off + bytes.len() <= r.data.len() {
                 r.data[off..off + bytes.len()].copy_from_slice(bytes);
-                r.code.clear();
+                r.clear_code();
                 return true;
             }
         }
@@ -282,8 +347,17 @@ impl Machine {
         // The instruction at the stop address is never cached, so blocks stop there without a
         // per-instruction check (see `run_block`): drop the cache so that holds for a new one.
         for r in &mut self.mem {
-            r.code.clear();
+            r.clear_code();
         }
+    }
+
+    /// Turns the block compiler on (compiling a block once it has started `threshold` times;
+    /// 1 compiles everything at first sight) or off (`None`: the interpreter runs everything).
+    /// The default is [`JIT_THRESHOLD`], or what the `TWINBED_JIT` environment variable says:
+    /// `off`, `eager` (1) or a number. Either way the machine computes exactly the same
+    /// results, cycle counts and instruction counts; only speed differs.
+    pub fn set_jit(&mut self, threshold: Option<u32>) {
+        self.jit_threshold = threshold.map(|t| t.max(1));
     }
 
     /// Takes the console output produced so far.
@@ -393,6 +467,12 @@ impl Machine {
         if !self.cpu.thumb {
             return self.step().map_err(|e| (e, pc));
         }
+        let jit_on = self.jit_threshold.is_some();
+        if jit_on && self.cpu.it == 0 {
+            if let Some(r) = self.try_jit(pc) {
+                return r;
+            }
+        }
         // Fast forms run and not yet added to `now` and `instret` (each takes one cycle), and
         // how many may run before the next event is due.
         let mut pending: u64 = 0;
@@ -438,14 +518,123 @@ impl Machine {
             pending = 0;
             self.exec_decoded(pc, &entry.0, size).map_err(|e| (e, pc))?;
             let next = self.cpu.r[15];
-            // Branches within the same page (loops) stay in this loop too.
+            // Branches within the same page (loops) stay in this loop too, unless the block
+            // compiler is on: then every branch goes back to `run`, so that the block at its
+            // target counts as started (and runs compiled once it is hot).
             let in_page = next.wrapping_sub(page_base);
-            if in_page >= PAGE || self.now >= self.next_event {
+            if in_page >= PAGE
+                || self.now >= self.next_event
+                || (jit_on && next != pc.wrapping_add(u32::from(size)))
+            {
                 return Ok(());
             }
             room = self.next_event - self.now;
             idx = (in_page / 2) as usize;
             pc = next;
+        }
+    }
+
+    /// Runs the compiled block at `pc` if there is one (compiling it once it is hot) and it
+    /// fits before the next event; `None` to let the interpreter run instead. The caller
+    /// checked that `pc` is in a decode-cache page, Thumb state and no IT block.
+    fn try_jit(&mut self, pc: u32) -> Option<Result<(), (Exc, u32)>> {
+        let threshold = self.jit_threshold?;
+        let ri = self.mem.iter().position(|r| (pc.wrapping_sub(r.base) as usize) < r.data.len())?;
+        let off = (pc - self.mem[ri].base) as usize;
+        let (page, idx) = (off / PAGE as usize, (off % PAGE as usize) / 2);
+        let block = match self.jit_slot(ri, page, idx) {
+            Slot::Hot(b) => b,
+            Slot::Never => return None,
+            Slot::Cold(n) => {
+                if n < threshold {
+                    return None;
+                }
+                let compiled = self.compile_block(ri, pc, MAX_BLOCK, true);
+                self.set_jit_slot(ri, page, idx, compiled.map_or(Slot::Never, Slot::Hot));
+                compiled?
+            }
+        };
+        if block.max_cycles > self.next_event.saturating_sub(self.now) {
+            return None;
+        }
+        Some(self.run_compiled(block))
+    }
+
+    /// The slot of a block start, counting this visit if it is cold.
+    fn jit_slot(&mut self, ri: usize, page: usize, idx: usize) -> Slot {
+        let r = &mut self.mem[ri];
+        if r.jit.len() != r.code.len() {
+            r.jit.resize_with(r.code.len(), || None);
+        }
+        let slots = r.jit[page].get_or_insert_with(|| Box::new([Slot::Cold(0); PAGE_ENTRIES]));
+        if let Slot::Cold(n) = &mut slots[idx] {
+            *n = n.saturating_add(1);
+        }
+        slots[idx]
+    }
+
+    fn set_jit_slot(&mut self, ri: usize, page: usize, idx: usize, slot: Slot) {
+        if let Some(Some(slots)) = self.mem[ri].jit.get_mut(page) {
+            slots[idx] = slot;
+        }
+    }
+
+    /// Compiles the block at `pc` (in region `ri`), or `None` if it cannot be compiled.
+    fn compile_block(&self, ri: usize, pc: u32, max_instrs: usize, looping: bool) -> Option<&'static Compiled> {
+        let r = &self.mem[ri];
+        let off = (pc - r.base) as usize;
+        let end = ((off / PAGE as usize + 1) * PAGE as usize).min(r.data.len());
+        let layout: Vec<(u32, u32)> = self.mem.iter().map(|r| (r.base, r.data.len() as u32)).collect();
+        jit::compile(pc, &r.data[off..end], self.stop_at, &layout, max_instrs, looping)
+    }
+
+    /// Runs a compiled block from the current state; an instruction it bails on is executed
+    /// by the interpreter right away (so a block that bails on its first instruction still
+    /// makes progress).
+    fn run_compiled(&mut self, block: &'static Compiled) -> Result<(), (Exc, u32)> {
+        let room = self.next_event.saturating_sub(self.now);
+        let mut regions = [JitRegion { data: std::ptr::null_mut(), code: std::ptr::null() }; jit::MAX_REGIONS];
+        for (slot, r) in regions.iter_mut().zip(&mut self.mem) {
+            let pages = r.data.len().div_ceil(PAGE as usize);
+            if r.has_code.len() != pages {
+                r.has_code.resize(pages, 0);
+            }
+            *slot = JitRegion { data: r.data.as_mut_ptr(), code: r.has_code.as_ptr() };
+        }
+        let mut io = JitIo { cpu: &mut self.cpu, room, cycles: 0, instret: 0, regions };
+        // SAFETY: `io` points at this machine's core and at every region's bytes and page map,
+        // each covering its region whole (resized above), in the order of the layout the block
+        // was compiled for (`compile_block`: the machine's regions never change); nothing else
+        // touches them during the call.
+        let exit = unsafe { block.call(&mut io) };
+        self.now += io.cycles;
+        self.instret += io.instret;
+        if exit == jit::EXIT_BAIL {
+            let pc = self.cpu.r[15];
+            return self.step().map_err(|e| (e, pc));
+        }
+        Ok(())
+    }
+
+    /// Executes exactly one instruction, compiled as a block of one when the block compiler
+    /// knows it (otherwise, or when the compiled code bails, interpreted), or enters the
+    /// exception it raises. For differential tests of the block compiler: compare the state
+    /// after this with the state after [`Machine::step_one`].
+    #[doc(hidden)]
+    pub fn step_one_jit(&mut self) -> Option<Stop> {
+        let pc = self.cpu.r[15];
+        let ri = self.mem.iter().position(|r| (pc.wrapping_sub(r.base) as usize) < r.data.len());
+        let block = ri.filter(|_| self.cpu.thumb && self.cpu.it == 0 && pc & 1 == 0).and_then(|ri| self.compile_block(ri, pc, 1, false));
+        let Some(block) = block else {
+            return self.step_one();
+        };
+        let budget = self.next_event;
+        self.next_event = u64::MAX;
+        let r = self.run_compiled(block);
+        self.next_event = budget;
+        match r {
+            Ok(()) => None,
+            Err((e, at)) => self.raise(e, at),
         }
     }
 
@@ -813,6 +1002,8 @@ impl Machine {
             r.code = vec![None; r.data.len().div_ceil(PAGE as usize)];
         }
         let page = off / PAGE as usize;
+        r.has_code.resize(r.code.len(), 0);
+        r.has_code[page] = 1;
         let slot = r.code[page].get_or_insert_with(|| Arc::new([(Instr::Empty, 0); PAGE_ENTRIES]));
         Arc::make_mut(slot)[(off % PAGE as usize) / 2] = (instr, size);
         Ok((instr, size))

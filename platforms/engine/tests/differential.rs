@@ -166,8 +166,9 @@ fn board() -> Board {
     .expect("the differential board parses")
 }
 
-/// Runs a case on twinbed's core.
-fn run_ours(base: &Machine, code0: &[u8], data0: &[u8], case: &Case) -> Outcome {
+/// Runs a case on twinbed's core: interpreted, or (`jit`) compiled as a block of one
+/// instruction. Also returns the cycles and instructions it counted.
+fn run_ours(base: &Machine, code0: &[u8], data0: &[u8], case: &Case, jit: bool) -> (Outcome, u64, u64) {
     let mut m = base.clone();
     assert!(m.poke(case.pc, &case.bytes()));
     m.cpu.r[..15].copy_from_slice(&case.r);
@@ -175,7 +176,7 @@ fn run_ours(base: &Machine, code0: &[u8], data0: &[u8], case: &Case) -> Outcome 
     m.cpu.set_apsr(case.apsr);
     m.cpu.thumb = true;
     // No vector table is mapped: a fault ends in Stop::Lockup with the CFSR bits recorded.
-    let stopped = m.step_one();
+    let stopped = if jit { m.step_one_jit() } else { m.step_one() };
     let fault = stopped.map(|_| {
         let c = m.sys.cfsr;
         if c & (cfsr::UNDEFINSTR | cfsr::NOCP | cfsr::INVSTATE) != 0 {
@@ -210,7 +211,7 @@ fn run_ours(base: &Machine, code0: &[u8], data0: &[u8], case: &Case) -> Outcome 
         | (u32::from(c.c) << 29)
         | (u32::from(c.v) << 28)
         | (u32::from(c.q) << 27);
-    Outcome { fault, r: c.r, apsr, thumb: c.thumb, mem, fault_addr: None }
+    (Outcome { fault, r: c.r, apsr, thumb: c.thumb, mem, fault_addr: None }, m.now, m.instret)
 }
 
 /// Turns Unicorn's answer into an [`Outcome`]. Unicorn reports a fault on fetching the *next*
@@ -636,6 +637,8 @@ fn instructions_match_unicorn() {
     let mut excluded: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut compared = 0usize;
     let mut mismatches = 0usize;
+    let mut jit_mismatches = 0usize;
+    let mut jit_examples = Vec::new();
     // Mismatches grouped by our decoding and the first difference: (count, examples).
     let mut by_kind: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
     let mut lines = BufReader::new(stdout).lines();
@@ -657,7 +660,24 @@ fn instructions_match_unicorn() {
             *excluded.entry(class).or_default() += 1;
             continue;
         }
-        let ours = run_ours(&base, &code0, &data0, case);
+        let (ours, now, instret) = run_ours(&base, &code0, &data0, case, false);
+        // The block compiler must agree with the interpreter exactly, cycle counts included
+        // (whatever Unicorn says).
+        let compiled = run_ours(&base, &code0, &data0, case, true);
+        if compiled != (ours.clone(), now, instret) {
+            jit_mismatches += 1;
+            if jit_examples.len() < examples {
+                let instr = decode(case.hw1, case.hw2).0;
+                jit_examples.push(format!(
+                    "    #{id} {}: {instr:?}\n      interpreted: {} ({now} cycles, {instret} instructions)\n      compiled:    {} ({} cycles, {} instructions)",
+                    case.encoding(),
+                    short(&ours),
+                    short(&compiled.0),
+                    compiled.1,
+                    compiled.2
+                ));
+            }
+        }
         let theirs = oracle_outcome(case, &answer);
         if let Some(class) = excluded_after(case, &ours, &theirs) {
             *excluded.entry(class).or_default() += 1;
@@ -690,6 +710,14 @@ fn instructions_match_unicorn() {
     for (class, n) in &excluded {
         println!("  excluded {n:>7}  {class}");
     }
+    println!("block compiler vs interpreter: {jit_mismatches} mismatches");
+    for e in &jit_examples {
+        println!("{e}");
+    }
+    assert_eq!(
+        jit_mismatches, 0,
+        "the block compiler differs from the interpreter (seed {seed}; replay with TWINBED_SEED={seed})"
+    );
     if mismatches > 0 {
         let mut kinds: Vec<_> = by_kind.into_iter().collect();
         kinds.sort_by_key(|k| std::cmp::Reverse(k.1 .0));
