@@ -154,7 +154,12 @@ impl Jit {
         }
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        if let Ok(a) = std::env::var("TWINBED_JIT_REGALLOC") {
+            flags.set("regalloc_algorithm", &a).map_err(|e| e.to_string())?;
+        }
         flags.set("is_pic", "false").map_err(|e| e.to_string())?;
+        // The IR comes from this file, not from users; the differential test checks it.
+        flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }).map_err(|e| e.to_string())?;
         let isa = cranelift_native::builder()
             .map_err(|e| e.to_string())?
             .finish(settings::Flags::new(flags))
@@ -162,6 +167,15 @@ impl Jit {
         let module = JITModule::new(JITBuilder::with_isa(isa, cranelift_module::default_libcall_names()));
         let ctx = module.make_context();
         Ok(Self { module, ctx, fbc: FunctionBuilderContext::new(), cache: HashMap::new() })
+    }
+}
+
+/// Makes the process forget its compiled blocks: machines made after this compile their
+/// blocks again (those that still hold blocks keep using them; compiled code is never freed).
+/// For benchmarks, so that every run pays for its own compilation.
+pub fn forget_compiled_blocks() {
+    if let Some(j) = jit() {
+        j.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cache.clear();
     }
 }
 
@@ -477,6 +491,10 @@ impl Tx<'_, '_> {
         debug_assert!(r < 15);
         let v = if r == 13 { self.b.ins().band_imm_u(v, !3i64 & 0xffff_ffff) } else { v };
         self.b.def_var(self.regs[usize::from(r)], v);
+        // Written through: exits then store nothing but the PC and the counts (which keeps
+        // them, and compilation, small).
+        let off = offset_of!(CpuState, r) as i32 + 4 * i32::from(r);
+        self.b.ins().store(mem(), v, self.cpu, off);
         self.written |= 1 << r;
     }
 
@@ -485,6 +503,8 @@ impl Tx<'_, '_> {
     }
 
     fn set_flag(&mut self, f: usize, v: Value) {
+        // Stored only on the way out (`fill_exits`): a loop that sets flags every pass stores
+        // them once.
         self.b.def_var(self.flags[f], v);
         self.fwritten |= 1 << f;
     }
@@ -662,38 +682,45 @@ impl Tx<'_, '_> {
         self.b.switch_to_block(ok);
     }
 
+    /// Fills in the exits: each passes its PC, counts and exit code to one shared block that
+    /// stores them and returns (registers and flags are already written through).
     fn fill_exits(&mut self) {
         let exits = std::mem::take(&mut self.exits);
-        let r_off = offset_of!(CpuState, r) as i32;
+        let shared = self.b.create_block();
+        let pc = self.b.append_block_param(shared, types::I32);
+        let cyc = self.b.append_block_param(shared, types::I64);
+        let ins = self.b.append_block_param(shared, types::I64);
+        let code = self.b.append_block_param(shared, types::I32);
+        let written: Vec<usize> = (0..4).filter(|f| self.fwritten & (1 << f) != 0).collect();
+        let flags: Vec<Value> =
+            written.iter().map(|_| self.b.append_block_param(shared, types::I8)).collect();
         for e in exits {
             self.b.switch_to_block(e.block);
             self.b.seal_block(e.block);
-            for r in 0..15u8 {
-                if self.written & (1 << r) != 0 {
-                    let v = self.b.use_var(self.regs[usize::from(r)]);
-                    self.b.ins().store(mem(), v, self.cpu, r_off + 4 * i32::from(r));
-                }
-            }
-            for f in 0..4 {
-                if self.fwritten & (1 << f) != 0 {
-                    let v = self.b.use_var(self.flags[f]);
-                    self.b.ins().store(mem(), v, self.cpu, flag_offset(f));
-                }
-            }
             let pc = match e.pc {
                 Pc::Const(v) => self.b.ins().iconst(types::I32, i64::from(v)),
                 Pc::Val(v) => v,
             };
-            self.b.ins().store(mem(), pc, self.cpu, r_off + 60);
             let cyc = self.b.use_var(self.cyc);
             let cyc = self.b.ins().iadd_imm_u(cyc, e.cycles as i64);
-            self.b.ins().store(mem(), cyc, self.io, offset_of!(JitIo, cycles) as i32);
             let ins = self.b.use_var(self.ins);
             let ins = self.b.ins().iadd_imm_u(ins, e.instret as i64);
-            self.b.ins().store(mem(), ins, self.io, offset_of!(JitIo, instret) as i32);
             let code = self.b.ins().iconst(types::I32, i64::from(e.code));
-            self.b.ins().return_(&[code]);
+            let mut args = vec![pc.into(), cyc.into(), ins.into(), code.into()];
+            for &f in &written {
+                args.push(self.b.use_var(self.flags[f]).into());
+            }
+            self.b.ins().jump(shared, &args);
         }
+        self.b.switch_to_block(shared);
+        self.b.seal_block(shared);
+        self.b.ins().store(mem(), pc, self.cpu, offset_of!(CpuState, r) as i32 + 60);
+        self.b.ins().store(mem(), cyc, self.io, offset_of!(JitIo, cycles) as i32);
+        self.b.ins().store(mem(), ins, self.io, offset_of!(JitIo, instret) as i32);
+        for (&f, &v) in written.iter().zip(&flags) {
+            self.b.ins().store(mem(), v, self.cpu, flag_offset(f));
+        }
+        self.b.ins().return_(&[code]);
     }
 
     // ---- memory ----
@@ -1156,6 +1183,28 @@ impl Tx<'_, '_> {
                         DpOp::Sub => self.b.ins().isub(a, b),
                         _ => self.b.ins().isub(b, a),
                     }
+                } else if matches!(op, DpOp::Add | DpOp::Cmn | DpOp::Sub | DpOp::Cmp | DpOp::Rsb) {
+                    // A constant carry in: 32-bit forms of AddWithCarry's carry and overflow.
+                    let (x, y) = if op == DpOp::Rsb { (b, a) } else { (a, b) };
+                    let (r, c, v) = if matches!(op, DpOp::Add | DpOp::Cmn) {
+                        let r = self.b.ins().iadd(x, y);
+                        let c = self.b.ins().icmp(IntCC::UnsignedLessThan, r, x);
+                        let p = self.b.ins().bxor(x, r);
+                        let q = self.b.ins().bxor(y, r);
+                        let t = self.b.ins().band(p, q);
+                        (r, c, self.b.ins().icmp_imm_u(IntCC::SignedLessThan, t, 0))
+                    } else {
+                        // x - y: C = no borrow (x >= y), V = operands' signs differ and the
+                        // result's differs from x's.
+                        let r = self.b.ins().isub(x, y);
+                        let c = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, x, y);
+                        let p = self.b.ins().bxor(x, y);
+                        let q = self.b.ins().bxor(x, r);
+                        let t = self.b.ins().band(p, q);
+                        (r, c, self.b.ins().icmp_imm_u(IntCC::SignedLessThan, t, 0))
+                    };
+                    arith_cv = Some((c, v));
+                    r
                 } else {
                     let (x, y, cin) = match op {
                         DpOp::Add | DpOp::Cmn => (a, b, self.b.ins().iconst(types::I8, 0)),

@@ -10,4 +10,5 @@ pub mod periph;
 pub mod system;
 pub mod timing;
 
+pub use jit::forget_compiled_blocks;
 pub use machine::{Machine, MachineError, Stop, JIT_THRESHOLD};
