@@ -78,7 +78,7 @@ enum Slot {
 type JitPage = [Slot; PAGE_ENTRIES];
 
 /// Default for [`Machine::set_jit`]: compile a block once it has started this many times.
-pub const JIT_THRESHOLD: u32 = 32;
+pub const JIT_THRESHOLD: u32 = 256;
 
 /// A RAM (or code SRAM) region with its decode cache.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -588,11 +588,11 @@ impl Machine {
         jit::compile(pc, &r.data[off..end], self.stop_at, &layout, max_instrs, looping)
     }
 
-    /// Runs a compiled block from the current state; an instruction it bails on is executed
-    /// by the interpreter right away (so a block that bails on its first instruction still
-    /// makes progress).
-    fn run_compiled(&mut self, block: &'static Compiled) -> Result<(), (Exc, u32)> {
-        let room = self.next_event.saturating_sub(self.now);
+    /// Runs a compiled block from the current state, then the compiled blocks that follow it
+    /// for as long as they fit before the next event and do not reach the stop address; an
+    /// instruction a block bails on is executed by the interpreter right away (so a block that
+    /// bails on its first instruction still makes progress).
+    fn run_compiled(&mut self, mut block: &'static Compiled) -> Result<(), (Exc, u32)> {
         let mut regions = [JitRegion { data: std::ptr::null_mut(), code: std::ptr::null() }; jit::MAX_REGIONS];
         for (slot, r) in regions.iter_mut().zip(&mut self.mem) {
             let pages = r.data.len().div_ceil(PAGE as usize);
@@ -601,19 +601,46 @@ impl Machine {
             }
             *slot = JitRegion { data: r.data.as_mut_ptr(), code: r.has_code.as_ptr() };
         }
-        let mut io = JitIo { cpu: &mut self.cpu, room, cycles: 0, instret: 0, regions };
-        // SAFETY: `io` points at this machine's core and at every region's bytes and page map,
-        // each covering its region whole (resized above), in the order of the layout the block
-        // was compiled for (`compile_block`: the machine's regions never change); nothing else
-        // touches them during the call.
-        let exit = unsafe { block.call(&mut io) };
-        self.now += io.cycles;
-        self.instret += io.instret;
-        if exit == jit::EXIT_BAIL {
+        let mut io = JitIo { cpu: std::ptr::null_mut(), room: 0, cycles: 0, instret: 0, regions };
+        loop {
+            io.cpu = &mut self.cpu;
+            io.room = self.next_event.saturating_sub(self.now);
+            // SAFETY: `io` points at this machine's core and at every region's bytes and page
+            // map, each covering its region whole (resized above), in the order of the layout
+            // the block was compiled for (`compile_block`: the machine's regions never
+            // change); nothing else touches them during the call, and between calls nothing
+            // resizes them.
+            let exit = unsafe { block.call(&mut io) };
+            self.now += io.cycles;
+            self.instret += io.instret;
             let pc = self.cpu.r[15];
-            return self.step().map_err(|e| (e, pc));
+            if exit == jit::EXIT_BAIL {
+                return self.step().map_err(|e| (e, pc));
+            }
+            if self.now >= self.next_event || pc == self.stop_at {
+                return Ok(());
+            }
+            match self.hot_block(pc) {
+                Some(next) if next.max_cycles <= self.next_event - self.now => block = next,
+                _ => return Ok(()),
+            }
         }
-        Ok(())
+    }
+
+    /// The compiled block at `pc`, if there is one.
+    #[inline]
+    fn hot_block(&self, pc: u32) -> Option<&'static Compiled> {
+        for r in &self.mem {
+            let off = pc.wrapping_sub(r.base) as usize;
+            if off < r.data.len() {
+                let slots = r.jit.get(off / PAGE as usize)?.as_ref()?;
+                return match slots[(off % PAGE as usize) / 2] {
+                    Slot::Hot(b) => Some(b),
+                    _ => None,
+                };
+            }
+        }
+        None
     }
 
     /// Executes exactly one instruction, compiled as a block of one when the block compiler
