@@ -269,7 +269,9 @@ fn supported(i: &Instr) -> bool {
         Instr::Adr { rd, .. } | Instr::Movt { rd, .. } | Instr::Bit { rd, .. } | Instr::Ext { rd, .. } => {
             plain(rd)
         }
-        Instr::Bf { rd, lsb, width, .. } => plain(rd) && width >= 1 && u32::from(lsb) + u32::from(width) <= 32,
+        Instr::Bf { rd, lsb, width, .. } => {
+            plain(rd) && width >= 1 && u32::from(lsb) + u32::from(width) <= 32
+        }
         Instr::Mul { rd, .. } | Instr::Div { rd, .. } => plain(rd),
         Instr::LongMul { rdlo, rdhi, .. } => plain(rdlo) && plain(rdhi),
         Instr::Ldr { rt, rn, wback, .. } => plain(rt) && !(wback && rn == 15),
@@ -288,7 +290,8 @@ fn supported(i: &Instr) -> bool {
 
 /// The constant branch target of the block's last instruction, if it has one.
 fn ends_at(pc0: u32, instrs: &[(Instr, u8)]) -> Option<u32> {
-    let pc = instrs.iter().take(instrs.len() - 1).fold(pc0, |pc, (_, size)| pc.wrapping_add(u32::from(*size)));
+    let pc =
+        instrs.iter().take(instrs.len() - 1).fold(pc0, |pc, (_, size)| pc.wrapping_add(u32::from(*size)));
     match instrs.last()?.0 {
         Instr::B { imm, .. } => Some(pc.wrapping_add(4).wrapping_add(imm as u32)),
         Instr::Cbz { imm, .. } => Some(pc.wrapping_add(4).wrapping_add(imm)),
@@ -314,7 +317,8 @@ fn regs_of(i: &Instr) -> u16 {
     let b = |r: u8| if r < 15 { 1u16 << r } else { 0 };
     match *i {
         Instr::Dp { rd, rn, op2, .. } => {
-            b(rd) | b(rn)
+            b(rd)
+                | b(rn)
                 | match op2 {
                     Op2::Imm { .. } => 0,
                     Op2::Reg { rm, .. } => b(rm),
@@ -390,7 +394,13 @@ fn mem() -> MemFlagsData {
 }
 
 impl Jit {
-    fn build(&mut self, pc0: u32, instrs: &[(Instr, u8)], layout: &[(u32, u32)], looping: bool) -> Option<&'static Compiled> {
+    fn build(
+        &mut self,
+        pc0: u32,
+        instrs: &[(Instr, u8)],
+        layout: &[(u32, u32)],
+        looping: bool,
+    ) -> Option<&'static Compiled> {
         let loops = looping && ends_at(pc0, instrs) == Some(pc0);
         let module = &mut self.modules[usize::from(loops)];
         let ptr = module.target_config().pointer_type();
@@ -656,7 +666,8 @@ impl Tx<'_, '_> {
         let small = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, amt, 32);
         match shift {
             Shift::Lsl | Shift::Lsr => {
-                let s = if shift == Shift::Lsl { self.b.ins().ishl(v, amt) } else { self.b.ins().ushr(v, amt) };
+                let s =
+                    if shift == Shift::Lsl { self.b.ins().ishl(v, amt) } else { self.b.ins().ushr(v, amt) };
                 let zero = self.iconst(0);
                 self.b.ins().select(small, s, zero)
             }
@@ -765,7 +776,12 @@ impl Tx<'_, '_> {
             let region = offset_of!(JitIo, regions) + i * std::mem::size_of::<JitRegion>();
             let off64 = self.b.ins().uextend(types::I64, off);
             if store {
-                let code = self.b.ins().load(self.ptr, mem(), self.io, (region + offset_of!(JitRegion, code)) as i32);
+                let code = self.b.ins().load(
+                    self.ptr,
+                    mem(),
+                    self.io,
+                    (region + offset_of!(JitRegion, code)) as i32,
+                );
                 let first = self.b.ins().ushr_imm_u(off64, i64::from(PAGE.trailing_zeros()));
                 let p = self.b.ins().iadd(code, first);
                 let mut dirty = self.b.ins().uload8(types::I32, mem(), p, 0);
@@ -778,7 +794,8 @@ impl Tx<'_, '_> {
                 }
                 self.bail_if(dirty);
             }
-            let data = self.b.ins().load(self.ptr, mem(), self.io, (region + offset_of!(JitRegion, data)) as i32);
+            let data =
+                self.b.ins().load(self.ptr, mem(), self.io, (region + offset_of!(JitRegion, data)) as i32);
             let h = self.b.ins().iadd(data, off64);
             self.b.ins().jump(done, &[h.into()]);
             self.b.seal_block(next);
@@ -853,7 +870,16 @@ impl Tx<'_, '_> {
 
     /// A conditional branch at the end of the pass.
     #[allow(clippy::too_many_arguments)]
-    fn cond_branch(&mut self, taken: Value, target: u32, next: u32, pc0: u32, looping: bool, max: u64, body: Block) {
+    fn cond_branch(
+        &mut self,
+        taken: Value,
+        target: u32,
+        next: u32,
+        pc0: u32,
+        looping: bool,
+        max: u64,
+        body: Block,
+    ) {
         let (t, f) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(taken, t, &[], f, &[]);
         self.b.seal_block(t);
@@ -1033,8 +1059,11 @@ impl Tx<'_, '_> {
             }
             Instr::Dual { load, rt, rt2, rn, imm, add, index, wback } => {
                 let base = if rn == 15 { self.iconst(pc4 & !3) } else { self.reg(rn) };
-                let offset_addr =
-                    if add { self.b.ins().iadd_imm_u(base, i64::from(imm)) } else { self.b.ins().iadd_imm_u(base, imm32(-i64::from(imm))) };
+                let offset_addr = if add {
+                    self.b.ins().iadd_imm_u(base, i64::from(imm))
+                } else {
+                    self.b.ins().iadd_imm_u(base, imm32(-i64::from(imm)))
+                };
                 let addr = if index { offset_addr } else { base };
                 if load {
                     let host = self.host(addr, 8, 4, false);
@@ -1056,7 +1085,8 @@ impl Tx<'_, '_> {
             Instr::Multi { load, rn, regs, db, wback } => {
                 let count = regs.count_ones();
                 let base = self.reg(rn);
-                let start = if db { self.b.ins().iadd_imm_u(base, imm32(-4 * i64::from(count))) } else { base };
+                let start =
+                    if db { self.b.ins().iadd_imm_u(base, imm32(-4 * i64::from(count))) } else { base };
                 let end = if db { start } else { self.b.ins().iadd_imm_u(base, 4 * i64::from(count)) };
                 if load {
                     let host = self.host(start, 4 * count, 4, false);
@@ -1103,7 +1133,14 @@ impl Tx<'_, '_> {
             Instr::B { cond, imm } => {
                 let target = pc4.wrapping_add(imm as u32);
                 if cond >= 14 {
-                    self.branch_exit(target, self.pass_cycles + 1 + u64::from(REFILL), pc0, looping, max, body);
+                    self.branch_exit(
+                        target,
+                        self.pass_cycles + 1 + u64::from(REFILL),
+                        pc0,
+                        looping,
+                        max,
+                        body,
+                    );
                 } else {
                     let taken = self.cond(cond);
                     self.cond_branch(taken, target, next, pc0, looping, max, body);
@@ -1330,7 +1367,8 @@ mod tests {
         let mut ram = vec![0u8; 0x1000];
         let map = vec![0u8; 4];
         let region = JitRegion { data: ram.as_mut_ptr(), code: map.as_ptr() };
-        let mut io = JitIo { cpu: &mut cpu, room: 1000, cycles: 0, instret: 0, regions: [region; MAX_REGIONS] };
+        let mut io =
+            JitIo { cpu: &mut cpu, room: 1000, cycles: 0, instret: 0, regions: [region; MAX_REGIONS] };
         // SAFETY: io points to live data covering the one-region layout compiled for.
         let exit = unsafe { block.call(&mut io) };
         assert_eq!(exit, EXIT_NEXT);

@@ -580,7 +580,13 @@ impl Machine {
     }
 
     /// Compiles the block at `pc` (in region `ri`), or `None` if it cannot be compiled.
-    fn compile_block(&self, ri: usize, pc: u32, max_instrs: usize, looping: bool) -> Option<&'static Compiled> {
+    fn compile_block(
+        &self,
+        ri: usize,
+        pc: u32,
+        max_instrs: usize,
+        looping: bool,
+    ) -> Option<&'static Compiled> {
         let r = &self.mem[ri];
         let off = (pc - r.base) as usize;
         let end = ((off / PAGE as usize + 1) * PAGE as usize).min(r.data.len());
@@ -593,7 +599,8 @@ impl Machine {
     /// instruction a block bails on is executed by the interpreter right away (so a block that
     /// bails on its first instruction still makes progress).
     fn run_compiled(&mut self, mut block: &'static Compiled) -> Result<(), (Exc, u32)> {
-        let mut regions = [JitRegion { data: std::ptr::null_mut(), code: std::ptr::null() }; jit::MAX_REGIONS];
+        let mut regions =
+            [JitRegion { data: std::ptr::null_mut(), code: std::ptr::null() }; jit::MAX_REGIONS];
         for (slot, r) in regions.iter_mut().zip(&mut self.mem) {
             let pages = r.data.len().div_ceil(PAGE as usize);
             if r.has_code.len() != pages {
@@ -651,7 +658,9 @@ impl Machine {
     pub fn step_one_jit(&mut self) -> Option<Stop> {
         let pc = self.cpu.r[15];
         let ri = self.mem.iter().position(|r| (pc.wrapping_sub(r.base) as usize) < r.data.len());
-        let block = ri.filter(|_| self.cpu.thumb && self.cpu.it == 0 && pc & 1 == 0).and_then(|ri| self.compile_block(ri, pc, 1, false));
+        let block = ri
+            .filter(|_| self.cpu.thumb && self.cpu.it == 0 && pc & 1 == 0)
+            .and_then(|ri| self.compile_block(ri, pc, 1, false));
         let Some(block) = block else {
             return self.step_one();
         };

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use twinbed::{exit_code, Board, Engine, Outcome, RunOptions, TemperatureProfile};
+use twinbed::{exit_code, Board, Engine, Jit, Outcome, RunOptions, TemperatureProfile};
 
 /// Run real Cortex-M firmware on an emulated board, deterministically.
 #[derive(Parser)]
@@ -48,6 +48,12 @@ enum Command {
         /// profile; a constant works with any firmware.
         #[arg(long, allow_hyphen_values = true)]
         temperature: Option<TemperatureProfile>,
+        /// Native engine: the block compiler. `auto` compiles blocks once they are hot (or as
+        /// the TWINBED_JIT environment variable says: off, eager or a number of starts);
+        /// `off` interprets everything; `eager` compiles every block at first sight. Output,
+        /// cycle and instruction counts are the same with each; only speed differs.
+        #[arg(long, value_enum, default_value_t = Jit::Auto)]
+        jit: Jit,
     },
 }
 
@@ -55,8 +61,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     twinbed::init_logging(cli.verbose);
     match cli.command {
-        Command::Run { elf, engine, board, timeout, temperature } => {
-            let code = run(elf, engine, &board, timeout, temperature);
+        Command::Run { elf, engine, board, timeout, temperature, jit } => {
+            let code = run(elf, engine, &board, timeout, temperature, jit);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }
@@ -68,6 +74,7 @@ fn run(
     board: &str,
     timeout: u64,
     temperature: Option<TemperatureProfile>,
+    jit: Jit,
 ) -> i32 {
     let board = match Board::load(board) {
         Ok(b) => b,
@@ -77,6 +84,7 @@ fn run(
     opts.engine = engine;
     opts.timeout = Duration::from_secs(timeout);
     opts.temperature = temperature;
+    opts.jit = jit;
     let stdout = std::io::stdout();
     let mut print = |line: &str| {
         let mut out = stdout.lock();
