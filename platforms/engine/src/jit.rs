@@ -101,6 +101,10 @@ pub(crate) struct Compiled {
     f: BlockFn,
     /// Cycles of one pass through the block, at most: the block runs only when this fits.
     pub max_cycles: u64,
+    /// Where the block ends when it ends without a branch (its length limit, the page end,
+    /// or an instruction the compiler does not know): code that surely runs as often as the
+    /// block itself.
+    pub fallthrough: Option<u32>,
 }
 
 impl Compiled {
@@ -489,7 +493,10 @@ impl Jit {
         // the platform's default calling convention, which is "C").
         let f: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(code) };
         tracing::trace!(target: "jit", "compiled {} instructions at 0x{pc0:08x}", instrs.len());
-        Some(Box::leak(Box::new(Compiled { f, max_cycles })))
+        let (last, _) = instrs[instrs.len() - 1];
+        let fallthrough = (!ends_block(&last))
+            .then(|| instrs.iter().fold(pc0, |pc, (_, size)| pc.wrapping_add(u32::from(*size))));
+        Some(Box::leak(Box::new(Compiled { f, max_cycles, fallthrough })))
     }
 }
 
