@@ -113,6 +113,9 @@ pub struct Peripheral {
     /// model's list of outputs: the rest are not connected.
     #[serde(default)]
     pub irqs: Vec<u32>,
+    /// For a flash controller: the name of the memory region it programs.
+    #[serde(default)]
+    pub memory: Option<String>,
 }
 
 impl Peripheral {
@@ -213,6 +216,14 @@ impl Board {
                 .find(|m| p.base < m.base.wrapping_add(m.size) && m.base < p.base.wrapping_add(size))
             {
                 return Err(format!("peripheral `{}` overlaps memory `{}`", p.name, m.name));
+            }
+            if let Some(name) = &p.memory {
+                if !self.memory.iter().any(|m| &m.name == name) {
+                    return Err(format!(
+                        "peripheral `{}` names memory `{name}`, which the board does not have",
+                        p.name
+                    ));
+                }
             }
             if let Some(irq) = p.irqs.iter().find(|&&n| n > MAX_IRQ) {
                 return Err(format!(

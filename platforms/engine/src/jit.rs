@@ -1372,7 +1372,7 @@ mod tests {
         assert_eq!(block.max_cycles, 1 + 1 + 3);
         let mut cpu = CpuState { thumb: true, ..CpuState::default() };
         let mut ram = vec![0u8; 0x1000];
-        let map = vec![0u8; 4];
+        let map = [0u8; 4];
         let region = JitRegion { data: ram.as_mut_ptr(), code: map.as_ptr() };
         let mut io =
             JitIo { cpu: &mut cpu, room: 1000, cycles: 0, instret: 0, regions: [region; MAX_REGIONS] };

@@ -24,6 +24,7 @@ use crate::cpu::decode::{decode, is_32bit};
 use crate::cpu::instr::Instr;
 use crate::cpu::CpuState;
 use crate::jit::{self, Compiled, JitIo, JitRegion};
+use crate::periph::nor_flash::{self, FlashOp};
 use crate::periph::{self, Ctx, Device, IrqLines, Mapped, Output, OutputSource, Size};
 use crate::system::{cfsr, exc, hfsr, ScsEffect, System};
 use serde::{Deserialize, Serialize};
@@ -153,6 +154,13 @@ pub enum Stop {
         /// PC of the instruction that could not be handled.
         pc: u32,
     },
+    /// A flash controller started operation number `index` (counting from 0 since the machine
+    /// was made), as asked with [`Machine::set_stop_at_flash_op`]; it is still in flight, so a
+    /// [`Machine::power_cut`] now tears it.
+    FlashOp {
+        /// The operation's number.
+        index: u32,
+    },
 }
 
 /// A synchronous exception raised while executing an instruction.
@@ -230,6 +238,8 @@ pub struct Machine {
     pub(crate) pending_exit: Option<i32>,
     /// Block compiler: compile a block once it has started this many times; `None`: off.
     jit_threshold: Option<u32>,
+    /// Stop when a flash controller starts this operation ([`Stop::FlashOp`]).
+    flash_stop_at: Option<u32>,
 }
 
 impl Machine {
@@ -259,6 +269,7 @@ impl Machine {
             semihost_errno: 0,
             pending_exit: None,
             jit_threshold: jit_from_env(),
+            flash_stop_at: None,
         })
     }
 
@@ -325,6 +336,8 @@ impl Machine {
         for p in &mut self.periphs {
             p.model.reset();
         }
+        // A flash operation in flight finishes on reset (a power cut is what tears one).
+        self.apply_flash_ops();
         self.sleeping = false;
         self.pending_return = None;
         let sp = self.peek_u32(0).unwrap_or(0);
@@ -358,6 +371,109 @@ impl Machine {
     /// results, cycle counts and instruction counts; only speed differs.
     pub fn set_jit(&mut self, threshold: Option<u32>) {
         self.jit_threshold = threshold.map(|t| t.max(1));
+    }
+
+    // ---- flash and power ----
+
+    /// Makes [`Machine::run`] stop with [`Stop::FlashOp`] right after a flash controller starts
+    /// operation number `index` (0 is the first since the machine was made), once.
+    pub fn set_stop_at_flash_op(&mut self, index: Option<u32>) {
+        self.flash_stop_at = index;
+    }
+
+    /// Flash operations started since the machine was made (all flash controllers).
+    pub fn flash_ops(&self) -> u32 {
+        self.periphs
+            .iter()
+            .filter_map(|p| match &p.model {
+                periph::Model::NorFlash(f) => Some(f.ops()),
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// Applies the operations flash controllers have completed to memory.
+    fn apply_flash_ops(&mut self) {
+        for i in 0..self.periphs.len() {
+            let Some(f) = self.periphs[i].model.as_flash_mut() else { continue };
+            for op in f.take_done() {
+                if self.write_flash(op, None) {
+                    if let Some(f) = self.periphs[i].model.as_flash_mut() {
+                        f.flag_program_error();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a flash operation's result into memory (torn from `tear_seed` if given), dropping
+    /// decoded code there; true if a program asked to set bits (PROG_ERR).
+    fn write_flash(&mut self, op: FlashOp, tear_seed: Option<u64>) -> bool {
+        let (addr, len) = match op {
+            FlashOp::Program { addr, .. } => (addr, 4usize),
+            FlashOp::Erase { addr } => (addr, nor_flash::PAGE_SIZE as usize),
+        };
+        let Some(r) = self.mem.iter_mut().find(|r| {
+            let off = addr.wrapping_sub(r.base) as usize;
+            off < r.data.len() && r.data.len() - off >= len
+        }) else {
+            return false; // the controller checked the range against its region
+        };
+        let off = (addr - r.base) as usize;
+        let bytes = &mut r.data[off..off + len];
+        let mut prog_err = false;
+        match (tear_seed, op) {
+            (Some(seed), _) => nor_flash::tear(op, bytes, seed),
+            (None, FlashOp::Program { value, .. }) => {
+                let old = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                prog_err = value & !old != 0;
+                bytes.copy_from_slice(&(old & value).to_le_bytes());
+            }
+            (None, FlashOp::Erase { .. }) => bytes.fill(0xff),
+        }
+        if !r.code.is_empty() {
+            r.invalidate(off, len, &mut self.retired);
+        }
+        self.next_event = 0;
+        prog_err
+    }
+
+    /// Cuts the power: a flash operation in flight stops half way and leaves a torn state
+    /// chosen by `seed` (the same seed, the same bytes); operations already complete are
+    /// applied. Returns the torn operation, if there was one. The machine is then off until
+    /// [`Machine::power_on`].
+    pub fn power_cut(&mut self, seed: u64) -> Option<FlashOp> {
+        self.apply_flash_ops();
+        let mut torn = None;
+        for i in 0..self.periphs.len() {
+            if let Some(op) = self.periphs[i].model.as_flash_mut().and_then(|f| f.cut()) {
+                self.write_flash(op, Some(seed));
+                torn = Some(op);
+            }
+        }
+        torn
+    }
+
+    /// Powers the machine on after [`Machine::power_cut`]: memory that no flash controller
+    /// programs is volatile and comes back zeroed; flash keeps its contents; the core and the
+    /// peripherals reset, and the firmware boots from the vector table in memory. Virtual time
+    /// goes on from where it was.
+    pub fn power_on(&mut self) {
+        let flash: Vec<(u32, u32)> = self
+            .periphs
+            .iter()
+            .filter_map(|p| match &p.model {
+                periph::Model::NorFlash(f) => Some(f.region()),
+                _ => None,
+            })
+            .collect();
+        for r in &mut self.mem {
+            if !flash.iter().any(|&(base, _)| base == r.base) {
+                r.data.fill(0);
+                r.clear_code();
+            }
+        }
+        self.reset();
     }
 
     /// Takes the console output produced so far.
@@ -707,6 +823,12 @@ impl Machine {
         if let Some(code) = self.pending_exit.take() {
             return Some(Stop::Exit(code));
         }
+        if let Some(index) = self.flash_stop_at {
+            if self.flash_ops() > index {
+                self.flash_stop_at = None;
+                return Some(Stop::FlashOp { index });
+            }
+        }
         if self.sys.reset_requested {
             tracing::info!(target: "cpu", "system reset requested (AIRCR.SYSRESETREQ)");
             self.reset();
@@ -759,6 +881,7 @@ impl Machine {
                 p.model.advance(&mut ctx);
             }
         }
+        self.apply_flash_ops();
         if self.sys.systick.advance(now, clock_hz) {
             self.sys.pending[exc::SYSTICK as usize] = true;
         }
@@ -1202,6 +1325,9 @@ impl Machine {
         p.model.advance(&mut ctx);
         let v = access(&mut p.model, addr - p.base, &mut ctx);
         self.next_event = 0;
+        if p.model.as_flash_mut().is_some() {
+            self.apply_flash_ops();
+        }
         Ok(v)
     }
 

@@ -167,6 +167,7 @@ pub mod cmsdk_timer;
 pub mod cmsdk_uart;
 pub mod mps2_fpgaio;
 pub mod mps2_scc;
+pub mod nor_flash;
 mod ptimer;
 pub mod sbcon_i2c;
 pub mod tmp105;
@@ -178,6 +179,7 @@ pub use cmsdk_timer::CmsdkTimer;
 pub use cmsdk_uart::CmsdkUart;
 pub use mps2_fpgaio::Mps2FpgaIo;
 pub use mps2_scc::Mps2Scc;
+pub use nor_flash::NorFlash;
 pub use sbcon_i2c::{I2cDevice, SbConI2c};
 pub use tmp105::Tmp105;
 pub use unimplemented::Unimplemented;
@@ -316,6 +318,12 @@ pub enum PeriphError {
         /// How many IRQ numbers the board file lists.
         given: usize,
     },
+    /// A flash controller without a memory region to program.
+    #[error("peripheral `{name}`: a twinbed-nor-flash needs `memory = \"<region>\"`, naming one of the board's memory regions")]
+    NoFlashMemory {
+        /// Peripheral instance name.
+        name: String,
+    },
     /// No device of that name (or not of the asked kind).
     #[error("no {kind} named `{name}`")]
     NoSuchDevice {
@@ -357,6 +365,8 @@ pub enum Model {
     I2c(SbConI2c),
     /// RAZ/WI region (QEMU's unimplemented-device), also standing in for unmodelled devices.
     Unimplemented(Unimplemented),
+    /// twinbed's NOR flash controller.
+    NorFlash(NorFlash),
 }
 
 impl Model {
@@ -370,6 +380,7 @@ impl Model {
         ("mps2-scc", 0),
         ("sbcon-i2c", 0),
         ("unimplemented", 0),
+        ("twinbed-nor-flash", 1),
         // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
         ("cmsdk-apb-watchdog", 1),
         ("pl022", 1),
@@ -378,7 +389,11 @@ impl Model {
 
     /// Builds the model a board file names. `index` numbers the instances of one model on the
     /// board (UART n tags its output with `OutputSource::Uart(n)`).
-    pub fn from_board(p: &twinbed_board::Peripheral, index: u8) -> Result<Model, PeriphError> {
+    pub fn from_board(
+        p: &twinbed_board::Peripheral,
+        index: u8,
+        board: &twinbed_board::Board,
+    ) -> Result<Model, PeriphError> {
         let Some(&(_, outputs)) = Self::KNOWN.iter().find(|(m, _)| *m == p.model) else {
             return Err(PeriphError::UnknownModel {
                 name: p.name.clone(),
@@ -404,6 +419,13 @@ impl Model {
             "mps2-scc" => Model::Scc(Mps2Scc::an385()),
             "sbcon-i2c" => Model::I2c(SbConI2c::new()),
             "unimplemented" => Model::Unimplemented(Unimplemented::new(&p.name, p.window())),
+            "twinbed-nor-flash" => {
+                let region = p.memory.as_deref().and_then(|m| board.memory.iter().find(|r| r.name == m));
+                let Some(region) = region else {
+                    return Err(PeriphError::NoFlashMemory { name: p.name.clone() });
+                };
+                Model::NorFlash(NorFlash::new(region.base, region.size, irqs))
+            }
             other => Model::Unimplemented(Unimplemented::stand_in(&p.name, p.window(), other)),
         })
     }
@@ -443,6 +465,15 @@ impl Model {
             Model::Scc(d) => d,
             Model::I2c(d) => d,
             Model::Unimplemented(d) => d,
+            Model::NorFlash(d) => d,
+        }
+    }
+
+    /// The flash controller, if this is one.
+    pub fn as_flash_mut(&mut self) -> Option<&mut NorFlash> {
+        match self {
+            Model::NorFlash(f) => Some(f),
+            _ => None,
         }
     }
 }
@@ -470,6 +501,7 @@ impl Device for Model {
             Model::Scc(d) => d.next_deadline(),
             Model::I2c(d) => d.next_deadline(),
             Model::Unimplemented(d) => d.next_deadline(),
+            Model::NorFlash(d) => d.next_deadline(),
         }
     }
 
@@ -500,7 +532,7 @@ pub fn build_peripherals(board: &twinbed_board::Board) -> Result<Vec<Mapped>, Pe
     for p in &board.peripherals {
         let index =
             board.peripherals.iter().take_while(|o| o.name != p.name).filter(|o| o.model == p.model).count();
-        let model = Model::from_board(p, u8::try_from(index).unwrap_or(u8::MAX))?;
+        let model = Model::from_board(p, u8::try_from(index).unwrap_or(u8::MAX), board)?;
         out.push(Mapped { name: p.name.clone(), base: p.base, size: p.window(), model });
     }
     for d in &board.devices {

@@ -1,0 +1,381 @@
+//! twinbed NOR flash controller (`twinbed-nor-flash`): programs and erases one memory region of
+//! the board with NOR semantics, in virtual time, and can be cut off mid-operation.
+//!
+//! This is a testbed device of our own (there is no such block on the real AN385, and QEMU has
+//! none): it sits in address space QEMU leaves unimplemented, so on QEMU every register reads 0
+//! and firmware can tell it is missing from the ID register. The memory it programs stays
+//! readable (and executable in place) as ordinary memory; only the controller writes it with
+//! NOR rules. CPU stores straight into the region still work as on QEMU (the region is SSRAM on
+//! the AN385); firmware that wants flash behaviour goes through the controller.
+//!
+//! # NOR semantics
+//! - ERASE sets a whole page (`PAGE_SIZE`, 4 KiB) to 0xFF; the address must be page-aligned.
+//! - PROGRAM writes one 32-bit word at a word-aligned address and can only clear bits: the
+//!   result is `old & DATA`. Asking for a 0 -> 1 change sets `STATUS.PROG_ERR` (the word still
+//!   becomes `old & DATA`, as NOR cells do).
+//! - An operation takes virtual time ([`PROGRAM_US`] per word, [`ERASE_US`] per page);
+//!   `STATUS.BUSY` is set meanwhile and the memory changes when it completes. A command given
+//!   while busy is ignored and sets `STATUS.BUSY_ERR`.
+//! - Contents persist across system reset and power cycles (they are the machine's memory).
+//!
+//! # Power cuts
+//! The machine can cut power while an operation is in flight ([`NorFlash::tear`]): a program
+//! then leaves a seeded random subset of the bits it was clearing cleared, an erase a seeded
+//! random subset of the page's bits set, which is what a real cell array shows when its charge
+//! pump stops half way. The same seed gives the same torn contents.
+//!
+//! # Registers (offsets from the base)
+//! | offset | name | access | meaning |
+//! |---|---|---|---|
+//! | 0x00 | ID | RO | 0x4C46_4254 ("TBFL"); 0 on QEMU |
+//! | 0x04 | STATUS | RO, W1C bits 1.. | bit 0 BUSY, 1 DONE, 2 ALIGN_ERR, 3 RANGE_ERR, 4 PROG_ERR, 5 BUSY_ERR |
+//! | 0x08 | CTRL | RW | bit 0: interrupt on DONE or any error |
+//! | 0x0C | ADDR | RW | absolute address of the word (PROGRAM) or page (ERASE) |
+//! | 0x10 | DATA | RW | word to program |
+//! | 0x14 | CMD | WO | 1 = PROGRAM, 2 = ERASE |
+//! | 0x18 | PAGE_SIZE | RO | 4096 |
+//! | 0x1C | BASE | RO | first address of the flash |
+//! | 0x20 | SIZE | RO | bytes of flash |
+//! | 0x24 | OPS | RO | operations started since the machine was built (across resets and power cycles) |
+//!
+//! Not modelled: write protection/locking, read-while-write stalls (reads during an operation
+//! see the old contents), wear.
+
+use super::{bad_read, bad_write, Ctx, Device, IrqOutputs, Size};
+use serde::{Deserialize, Serialize};
+
+/// The ID register's value ("TBFL" in little-endian bytes).
+pub const ID: u32 = 0x4C46_4254;
+/// Erase granularity.
+pub const PAGE_SIZE: u32 = 4096;
+/// Time to program one word, in µs of virtual time.
+pub const PROGRAM_US: u64 = 40;
+/// Time to erase one page, in µs of virtual time.
+pub const ERASE_US: u64 = 20_000;
+
+/// STATUS bits.
+pub mod status {
+    /// An operation is in flight.
+    pub const BUSY: u32 = 1 << 0;
+    /// The last operation completed.
+    pub const DONE: u32 = 1 << 1;
+    /// Misaligned address.
+    pub const ALIGN_ERR: u32 = 1 << 2;
+    /// Address outside the flash.
+    pub const RANGE_ERR: u32 = 1 << 3;
+    /// A PROGRAM asked for a 0 -> 1 change.
+    pub const PROG_ERR: u32 = 1 << 4;
+    /// A command came while busy.
+    pub const BUSY_ERR: u32 = 1 << 5;
+    /// Bits the guest clears by writing 1.
+    pub const W1C: u32 = DONE | ALIGN_ERR | RANGE_ERR | PROG_ERR | BUSY_ERR;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reg {
+    Id = 0x00,
+    Status = 0x04,
+    Ctrl = 0x08,
+    Addr = 0x0c,
+    Data = 0x10,
+    Cmd = 0x14,
+    PageSize = 0x18,
+    Base = 0x1c,
+    Size = 0x20,
+    Ops = 0x24,
+}
+
+impl Reg {
+    fn at(offset: u32) -> Option<Reg> {
+        use Reg::*;
+        [Id, Status, Ctrl, Addr, Data, Cmd, PageSize, Base, Size, Ops]
+            .into_iter()
+            .find(|r| *r as u32 == offset)
+    }
+}
+
+/// A flash operation: what to change in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlashOp {
+    /// `word = old & value` at `addr`.
+    Program {
+        /// Absolute, word-aligned address.
+        addr: u32,
+        /// The word to program.
+        value: u32,
+    },
+    /// The page at `addr` to 0xFF.
+    Erase {
+        /// Absolute, page-aligned address.
+        addr: u32,
+    },
+}
+
+/// The controller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NorFlash {
+    base: u32,
+    size: u32,
+    status: u32,
+    ctrl: u32,
+    addr: u32,
+    data: u32,
+    ops: u32,
+    /// The operation in flight and the cycle it completes at.
+    busy: Option<(FlashOp, u64)>,
+    /// Completed operations for the machine to apply to memory.
+    done: Vec<FlashOp>,
+    irqs: IrqOutputs,
+}
+
+impl NorFlash {
+    /// A controller for the `size` bytes of flash at `base`.
+    pub fn new(base: u32, size: u32, irqs: IrqOutputs) -> Self {
+        Self { base, size, status: 0, ctrl: 0, addr: 0, data: 0, ops: 0, busy: None, done: Vec::new(), irqs }
+    }
+
+    /// The STATUS register.
+    pub fn status(&self) -> u32 {
+        self.status
+    }
+
+    /// The flash region: (base, size).
+    pub fn region(&self) -> (u32, u32) {
+        (self.base, self.size)
+    }
+
+    /// Operations started since the machine was built.
+    pub fn ops(&self) -> u32 {
+        self.ops
+    }
+
+    /// The operation in flight, if any.
+    pub fn in_flight(&self) -> Option<FlashOp> {
+        self.busy.map(|(op, _)| op)
+    }
+
+    /// Completed operations, for the machine to apply to memory (in order).
+    pub fn take_done(&mut self) -> Vec<FlashOp> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// Power cut: the operation in flight (if any) stops half way; returns it so the machine
+    /// can tear the memory it touched ([`tear`]). The controller forgets it.
+    pub fn cut(&mut self) -> Option<FlashOp> {
+        self.busy.take().map(|(op, _)| op)
+    }
+
+    fn update_irq(&mut self, ctx: &mut Ctx<'_>) {
+        let pending = self.status & status::W1C != 0;
+        self.irqs.update(&[pending && self.ctrl & 1 != 0], ctx.irq);
+    }
+
+    fn command(&mut self, cmd: u32, ctx: &mut Ctx<'_>) {
+        if self.busy.is_some() {
+            tracing::warn!(target: "guest", "nor-flash: command {cmd} while busy: ignored (BUSY_ERR)");
+            self.status |= status::BUSY_ERR;
+            return;
+        }
+        let addr = self.addr;
+        let (op, us, align) = match cmd {
+            1 => (FlashOp::Program { addr, value: self.data }, PROGRAM_US, 4),
+            2 => (FlashOp::Erase { addr }, ERASE_US, PAGE_SIZE),
+            other => {
+                tracing::warn!(target: "guest", "nor-flash: unknown command {other}: ignored");
+                return;
+            }
+        };
+        if addr.wrapping_sub(self.base) >= self.size || self.size - addr.wrapping_sub(self.base) < align {
+            tracing::warn!(target: "guest", "nor-flash: address 0x{addr:08x} outside the flash (RANGE_ERR)");
+            self.status |= status::RANGE_ERR;
+            return;
+        }
+        if !addr.is_multiple_of(align) {
+            tracing::warn!(target: "guest", "nor-flash: address 0x{addr:08x} not aligned to {align} (ALIGN_ERR)");
+            self.status |= status::ALIGN_ERR;
+            return;
+        }
+        let cycles = us * u64::from(ctx.clock_hz) / 1_000_000;
+        self.ops += 1;
+        self.busy = Some((op, ctx.now + cycles.max(1)));
+        self.status = (self.status & !status::DONE) | status::BUSY;
+    }
+
+    /// Reports a program that tries to set bits (called by the machine, which knows the old
+    /// contents).
+    pub fn flag_program_error(&mut self) {
+        self.status |= status::PROG_ERR;
+    }
+}
+
+impl Device for NorFlash {
+    fn read(&mut self, offset: u32, size: Size, _ctx: &mut Ctx<'_>) -> u32 {
+        if size != Size::Word {
+            bad_read("nor-flash", offset, size);
+            return 0;
+        }
+        match Reg::at(offset) {
+            Some(Reg::Id) => ID,
+            Some(Reg::Status) => self.status,
+            Some(Reg::Ctrl) => self.ctrl,
+            Some(Reg::Addr) => self.addr,
+            Some(Reg::Data) => self.data,
+            Some(Reg::PageSize) => PAGE_SIZE,
+            Some(Reg::Base) => self.base,
+            Some(Reg::Size) => self.size,
+            Some(Reg::Ops) => self.ops,
+            Some(Reg::Cmd) | None => {
+                bad_read("nor-flash", offset, size);
+                0
+            }
+        }
+    }
+
+    fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+        if size != Size::Word {
+            bad_write("nor-flash", offset, size, value);
+            return;
+        }
+        match Reg::at(offset) {
+            Some(Reg::Status) => self.status &= !(value & status::W1C),
+            Some(Reg::Ctrl) => self.ctrl = value & 1,
+            Some(Reg::Addr) => self.addr = value,
+            Some(Reg::Data) => self.data = value,
+            Some(Reg::Cmd) => self.command(value, ctx),
+            _ => bad_write("nor-flash", offset, size, value),
+        }
+        self.update_irq(ctx);
+    }
+
+    fn advance(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some((op, at)) = self.busy {
+            if ctx.now >= at {
+                self.busy = None;
+                self.done.push(op);
+                self.status = (self.status & !status::BUSY) | status::DONE;
+                self.update_irq(ctx);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        self.busy.map(|(_, at)| at)
+    }
+
+    fn reset(&mut self) {
+        // A system reset lets the operation in flight finish (the machine applies it); only a
+        // power cut (`cut`) stops one half way.
+        if let Some((op, _)) = self.busy.take() {
+            self.done.push(op);
+        }
+        self.irqs.reset();
+        self.status = 0;
+        self.ctrl = 0;
+        self.addr = 0;
+        self.data = 0;
+    }
+}
+
+/// The bytes a power cut leaves where `op` was in flight: `mem` is the memory the operation
+/// covers (4 bytes for a program, a page for an erase), changed in place from `seed`.
+pub fn tear(op: FlashOp, mem: &mut [u8], seed: u64) {
+    let mut rng = SplitMix(seed);
+    match op {
+        FlashOp::Program { value, .. } => {
+            let old = u32::from_le_bytes([mem[0], mem[1], mem[2], mem[3]]);
+            // Of the bits the program was clearing, a random subset got cleared.
+            let clearing = old & !value;
+            let torn = old & !(clearing & rng.next() as u32);
+            mem[..4].copy_from_slice(&torn.to_le_bytes());
+        }
+        FlashOp::Erase { .. } => {
+            // A random subset of the page's bits reached the erased state (1).
+            for chunk in mem.chunks_mut(8) {
+                let r = rng.next().to_le_bytes();
+                for (b, m) in chunk.iter_mut().zip(r) {
+                    *b |= m;
+                }
+            }
+        }
+    }
+}
+
+/// SplitMix64: a small seeded generator for torn states.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::periph::{IrqLines, Output};
+
+    fn ctx<'a>(now: u64, irq: &'a mut IrqLines, out: &'a mut Output) -> Ctx<'a> {
+        Ctx { now, clock_hz: 25_000_000, irq, out }
+    }
+
+    #[test]
+    fn program_takes_time_then_completes() {
+        let (mut irq, mut out) = (IrqLines::default(), Output::default());
+        let mut f = NorFlash::new(0x1000_0000, 0x1_0000, IrqOutputs::new(&[30]));
+        let mut c = ctx(100, &mut irq, &mut out);
+        f.write(0x08, Size::Word, 1, &mut c);
+        f.write(0x0c, Size::Word, 0x1000_0004, &mut c);
+        f.write(0x10, Size::Word, 0x1234_5678, &mut c);
+        f.write(0x14, Size::Word, 1, &mut c);
+        assert_eq!(f.read(0x04, Size::Word, &mut c), status::BUSY);
+        assert_eq!(f.next_deadline(), Some(100 + 40 * 25));
+        // A second command while busy is refused.
+        f.write(0x14, Size::Word, 2, &mut c);
+        assert_ne!(f.read(0x04, Size::Word, &mut c) & status::BUSY_ERR, 0);
+        let mut c = ctx(100 + 40 * 25, &mut irq, &mut out);
+        f.advance(&mut c);
+        assert_eq!(f.take_done(), vec![FlashOp::Program { addr: 0x1000_0004, value: 0x1234_5678 }]);
+        assert_eq!(f.read(0x04, Size::Word, &mut c) & (status::BUSY | status::DONE), status::DONE);
+        assert_eq!(irq.levels(), 1 << 30, "DONE raises the interrupt when enabled");
+        assert_eq!(f.ops(), 1);
+    }
+
+    #[test]
+    fn bad_addresses_are_refused() {
+        let (mut irq, mut out) = (IrqLines::default(), Output::default());
+        let mut f = NorFlash::new(0, 0x2000, IrqOutputs::default());
+        let mut c = ctx(0, &mut irq, &mut out);
+        for (addr, cmd, bit) in [
+            (2, 1, status::ALIGN_ERR),
+            (0x100, 2, status::ALIGN_ERR),
+            (0x2000, 1, status::RANGE_ERR),
+            (0x1ffe, 1, status::RANGE_ERR),
+        ] {
+            f.write(0x04, Size::Word, status::W1C, &mut c);
+            f.write(0x0c, Size::Word, addr, &mut c);
+            f.write(0x14, Size::Word, cmd, &mut c);
+            assert_eq!(f.read(0x04, Size::Word, &mut c), bit, "addr 0x{addr:x} cmd {cmd}");
+        }
+        assert_eq!(f.ops(), 0);
+        assert_eq!(f.read(0x00, Size::Word, &mut c), ID);
+    }
+
+    #[test]
+    fn tearing_is_seeded_and_only_moves_bits_the_way_the_operation_did() {
+        let mut a = [0xffu8, 0x0f, 0xf0, 0xaa];
+        let mut b = a;
+        tear(FlashOp::Program { addr: 0, value: 0 }, &mut a, 7);
+        tear(FlashOp::Program { addr: 0, value: 0 }, &mut b, 7);
+        assert_eq!(a, b, "same seed, same torn word");
+        let old = u32::from_le_bytes([0xff, 0x0f, 0xf0, 0xaa]);
+        let torn = u32::from_le_bytes(a);
+        assert_eq!(torn & !old, 0, "a program never sets bits");
+        let mut page = vec![0u8; 4096];
+        tear(FlashOp::Erase { addr: 0 }, &mut page, 1);
+        assert!(page.iter().any(|&b| b != 0) && page.iter().any(|&b| b != 0xff), "partly erased");
+    }
+}
