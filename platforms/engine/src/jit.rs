@@ -33,7 +33,7 @@
 //!
 //! # Sharing
 //! Compiled code is immutable and lives for the whole process, in one Cranelift module behind
-//! a mutex, with a cache keyed by (address, the block's halfwords, the memory layout): every
+//! a mutex, with a cache keyed by (address, the block's halfwords): every
 //! machine and every snapshot running the same firmware uses the same compiled blocks, and
 //! the compiler runs once per block per process. Machines keep only references to them, so a
 //! machine stays plain data; serialised snapshots leave them out and recompile on demand.
@@ -52,8 +52,12 @@ use std::collections::HashMap;
 use std::mem::offset_of;
 use std::sync::{Mutex, OnceLock};
 
-/// Memory regions a compiled block can address directly.
-pub(crate) const MAX_REGIONS: usize = 4;
+/// Address windows: a compiled access finds its memory region by the top three bits of the
+/// address (one region per 512 MiB window, as on every board so far; a board with two regions
+/// in one window gets no fast memory path: its compiled accesses all bail).
+pub(crate) const WINDOWS: usize = 8;
+/// Address bits below the window number.
+pub(crate) const WINDOW_SHIFT: u32 = 29;
 /// Longest block, in instructions.
 pub(crate) const MAX_INSTRS: usize = 64;
 /// Decode-cache page size: a block never leaves its page.
@@ -67,7 +71,7 @@ pub(crate) const EXIT_NEXT: u32 = 0;
 /// address.
 pub(crate) const EXIT_BAIL: u32 = 1;
 
-/// One memory region as a block sees it.
+/// One memory region as a block sees it (an empty one, `len` 0, where a window has none).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub(crate) struct JitRegion {
@@ -76,6 +80,38 @@ pub(crate) struct JitRegion {
     /// One byte per decode-cache page of the region, non-zero where the page holds decoded
     /// code (stores there bail).
     pub code: *const u8,
+    /// First address.
+    pub base: u32,
+    /// Size in bytes.
+    pub len: u32,
+    _pad: u64,
+}
+
+impl JitRegion {
+    /// No memory: every access bails.
+    pub(crate) const NONE: JitRegion =
+        JitRegion { data: std::ptr::null_mut(), code: std::ptr::null(), base: 0, len: 0, _pad: 0 };
+
+    /// A region.
+    pub(crate) fn new(data: *mut u8, code: *const u8, base: u32, len: u32) -> Self {
+        JitRegion { data, code, base, len, _pad: 0 }
+    }
+}
+
+/// log2 of `size_of::<JitRegion>()`: compiled code indexes the table with a shift.
+const REGION_SHIFT: i64 = 5;
+const _: () = assert!(std::mem::size_of::<JitRegion>() == 1 << REGION_SHIFT);
+
+/// Whether every region of `layout` (base, size) lies in a window of its own.
+pub(crate) fn windowed(layout: &[(u32, u32)]) -> bool {
+    let mut used = [false; WINDOWS];
+    layout.iter().all(|&(base, len)| {
+        let w = (base >> WINDOW_SHIFT) as usize;
+        let last = base.checked_add(len.saturating_sub(1)).map(|e| (e >> WINDOW_SHIFT) as usize);
+        let ok = len > 0 && last == Some(w) && !used[w];
+        used[w] = true;
+        ok
+    })
 }
 
 /// What a block reads and writes besides the core's registers.
@@ -89,8 +125,8 @@ pub(crate) struct JitIo {
     pub cycles: u64,
     /// Out: instructions it retired.
     pub instret: u64,
-    /// The memory regions, in the machine's order.
-    pub regions: [JitRegion; MAX_REGIONS],
+    /// The memory regions by window ([`WINDOWS`]).
+    pub regions: [JitRegion; WINDOWS],
 }
 
 type BlockFn = unsafe extern "C" fn(*mut JitIo) -> u32;
@@ -111,8 +147,8 @@ impl Compiled {
     /// Runs the block.
     ///
     /// # Safety
-    /// `io` must point to a `JitIo` whose `cpu` is valid and whose regions are those of the
-    /// layout the block was compiled for, with `data` and `code` covering each region whole.
+    /// `io` must point to a `JitIo` whose `cpu` is valid and whose regions each have `data`
+    /// covering `len` bytes and `code` one byte per 1 KiB page of them (or are empty).
     pub(crate) unsafe fn call(&self, io: *mut JitIo) -> u32 {
         // SAFETY: the caller's contract; the code was made by `compile` for this signature.
         unsafe { (self.f)(io) }
@@ -123,7 +159,6 @@ impl Compiled {
 struct Key {
     pc: u32,
     code: Vec<u16>,
-    layout: Vec<(u32, u32)>,
     looping: bool,
 }
 
@@ -190,29 +225,26 @@ pub fn forget_compiled_blocks() {
 
 /// The block at `pc`, formed from `page_bytes` (the rest of its decode-cache page, from `pc`),
 /// compiled, or `None` if its first instruction is not one the compiler knows (or there is no
-/// compiler on this host). `layout` is the machine's memory map, (base, size) per region.
+/// compiler on this host). Compiled code finds memory through the region table of
+/// [`JitIo`], so it does not depend on the board's memory map.
 pub(crate) fn compile(
     pc: u32,
     page_bytes: &[u8],
     stop_at: u32,
-    layout: &[(u32, u32)],
     max_instrs: usize,
     looping: bool,
 ) -> Option<&'static Compiled> {
-    if layout.len() > MAX_REGIONS {
-        return None;
-    }
     let (instrs, code) = form_block(pc, page_bytes, stop_at, max_instrs);
     if instrs.is_empty() {
         return None;
     }
     let jit = jit()?;
     let mut j = jit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let key = Key { pc, code, layout: layout.to_vec(), looping };
+    let key = Key { pc, code, looping };
     if let Some(c) = j.cache.get(&key) {
         return *c;
     }
-    let compiled = j.build(pc, &instrs, layout, looping);
+    let compiled = j.build(pc, &instrs, looping);
     if j.cache.len() < CACHE_LIMIT {
         j.cache.insert(key, compiled);
     }
@@ -382,7 +414,6 @@ struct Tx<'a, 'f> {
     written: u16,
     fwritten: u8,
     exits: Vec<Exit>,
-    layout: &'a [(u32, u32)],
     ptr: Type,
     /// Address of the instruction being translated.
     pc: u32,
@@ -398,13 +429,7 @@ fn mem() -> MemFlagsData {
 }
 
 impl Jit {
-    fn build(
-        &mut self,
-        pc0: u32,
-        instrs: &[(Instr, u8)],
-        layout: &[(u32, u32)],
-        looping: bool,
-    ) -> Option<&'static Compiled> {
+    fn build(&mut self, pc0: u32, instrs: &[(Instr, u8)], looping: bool) -> Option<&'static Compiled> {
         let loops = looping && ends_at(pc0, instrs) == Some(pc0);
         let module = &mut self.modules[usize::from(loops)];
         let ptr = module.target_config().pointer_type();
@@ -459,7 +484,6 @@ impl Jit {
                 written: 0,
                 fwritten: 0,
                 exits: Vec::new(),
-                layout,
                 ptr,
                 pc: pc0,
                 pass_cycles: 0,
@@ -767,52 +791,38 @@ impl Tx<'_, '_> {
             let mis = self.b.ins().band_imm_u(addr, i64::from(align - 1));
             self.bail_if(mis);
         }
-        let done = self.b.create_block();
-        let host = self.b.append_block_param(done, self.ptr);
-        for (i, &(base, len)) in self.layout.iter().enumerate() {
-            if len < span {
-                continue;
+        // The region of the address's window: `io.regions[addr >> 29]`.
+        let w = self.b.ins().ushr_imm_u(addr, i64::from(WINDOW_SHIFT));
+        let w = self.b.ins().uextend(self.ptr, w);
+        let w = self.b.ins().ishl_imm_u(w, REGION_SHIFT);
+        let entry = self.b.ins().iadd(self.io, w);
+        let table = offset_of!(JitIo, regions) as i32;
+        let base = self.b.ins().load(types::I32, mem(), entry, table + offset_of!(JitRegion, base) as i32);
+        let len = self.b.ins().load(types::I32, mem(), entry, table + offset_of!(JitRegion, len) as i32);
+        // In range: (addr - base) + span <= len, in 64 bits (an address below the base wraps
+        // to a huge offset, an empty window has len 0).
+        let off = self.b.ins().isub(addr, base);
+        let off64 = self.b.ins().uextend(types::I64, off);
+        let len64 = self.b.ins().uextend(types::I64, len);
+        let end = self.b.ins().iadd_imm_u(off64, i64::from(span));
+        let outside = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len64);
+        self.bail_if(outside);
+        if store {
+            let code = self.b.ins().load(self.ptr, mem(), entry, table + offset_of!(JitRegion, code) as i32);
+            let first = self.b.ins().ushr_imm_u(off64, i64::from(PAGE.trailing_zeros()));
+            let p = self.b.ins().iadd(code, first);
+            let mut dirty = self.b.ins().uload8(types::I32, mem(), p, 0);
+            if span > 1 {
+                let end = self.b.ins().iadd_imm_u(off64, i64::from(span - 1));
+                let last = self.b.ins().ushr_imm_u(end, i64::from(PAGE.trailing_zeros()));
+                let p = self.b.ins().iadd(code, last);
+                let d = self.b.ins().uload8(types::I32, mem(), p, 0);
+                dirty = self.b.ins().bor(dirty, d);
             }
-            let off = self.b.ins().iadd_imm_u(addr, imm32(-i64::from(base)));
-            let ok = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, off, i64::from(len - span));
-            let hit = self.b.create_block();
-            let next = self.b.create_block();
-            self.b.ins().brif(ok, hit, &[], next, &[]);
-            self.b.seal_block(hit);
-            self.b.switch_to_block(hit);
-            let region = offset_of!(JitIo, regions) + i * std::mem::size_of::<JitRegion>();
-            let off64 = self.b.ins().uextend(types::I64, off);
-            if store {
-                let code = self.b.ins().load(
-                    self.ptr,
-                    mem(),
-                    self.io,
-                    (region + offset_of!(JitRegion, code)) as i32,
-                );
-                let first = self.b.ins().ushr_imm_u(off64, i64::from(PAGE.trailing_zeros()));
-                let p = self.b.ins().iadd(code, first);
-                let mut dirty = self.b.ins().uload8(types::I32, mem(), p, 0);
-                if span > 1 {
-                    let end = self.b.ins().iadd_imm_u(off64, i64::from(span - 1));
-                    let last = self.b.ins().ushr_imm_u(end, i64::from(PAGE.trailing_zeros()));
-                    let p = self.b.ins().iadd(code, last);
-                    let d = self.b.ins().uload8(types::I32, mem(), p, 0);
-                    dirty = self.b.ins().bor(dirty, d);
-                }
-                self.bail_if(dirty);
-            }
-            let data =
-                self.b.ins().load(self.ptr, mem(), self.io, (region + offset_of!(JitRegion, data)) as i32);
-            let h = self.b.ins().iadd(data, off64);
-            self.b.ins().jump(done, &[h.into()]);
-            self.b.seal_block(next);
-            self.b.switch_to_block(next);
+            self.bail_if(dirty);
         }
-        let bail = self.bail();
-        self.b.ins().jump(bail, &[]);
-        self.b.seal_block(done);
-        self.b.switch_to_block(done);
-        host
+        let data = self.b.ins().load(self.ptr, mem(), entry, table + offset_of!(JitRegion, data) as i32);
+        self.b.ins().iadd(data, off64)
     }
 
     fn load(&mut self, w: Width, host: Value, offset: i32) -> Value {
@@ -1343,6 +1353,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn regions_need_windows_of_their_own() {
+        assert!(windowed(&[(0, 0x40_0000), (0x2000_0000, 0x40_0000)]));
+        assert!(!windowed(&[(0, 0x1000), (0x1000, 0x1000)]), "two regions in window 0");
+        assert!(!windowed(&[(0x1fff_f000, 0x2000)]), "a region across two windows");
+        assert!(!windowed(&[(0, 0)]));
+    }
+
+    #[test]
     fn blocks_stop_before_unknown_instructions_and_after_branches() {
         // adds r0, #1; wfi; b .
         let code = [0x01, 0x30, 0x30, 0xbf, 0xfe, 0xe7];
@@ -1366,17 +1384,17 @@ mod tests {
         // movs r1, #0 is outside; the block: adds r0, r0, #1; cmp r0, #10; bne start
         // 0x1c40 adds r0, r0, #1; 0x280a cmp r0, #10; 0xd1fc bne .-4
         let code = [0x40, 0x1c, 0x0a, 0x28, 0xfc, 0xd1];
-        let Some(block) = compile(0x100, &code, 1, &[(0, 0x1000)], MAX_INSTRS, true) else {
+        let Some(block) = compile(0x100, &code, 1, MAX_INSTRS, true) else {
             return; // no compiler on this host
         };
         assert_eq!(block.max_cycles, 1 + 1 + 3);
         let mut cpu = CpuState { thumb: true, ..CpuState::default() };
         let mut ram = vec![0u8; 0x1000];
         let map = [0u8; 4];
-        let region = JitRegion { data: ram.as_mut_ptr(), code: map.as_ptr() };
-        let mut io =
-            JitIo { cpu: &mut cpu, room: 1000, cycles: 0, instret: 0, regions: [region; MAX_REGIONS] };
-        // SAFETY: io points to live data covering the one-region layout compiled for.
+        let mut regions = [JitRegion::NONE; WINDOWS];
+        regions[0] = JitRegion::new(ram.as_mut_ptr(), map.as_ptr(), 0, 0x1000);
+        let mut io = JitIo { cpu: &mut cpu, room: 1000, cycles: 0, instret: 0, regions };
+        // SAFETY: io points to live data: 0x1000 bytes of RAM and a 4-page map.
         let exit = unsafe { block.call(&mut io) };
         assert_eq!(exit, EXIT_NEXT);
         assert_eq!(cpu.r[0], 10);

@@ -240,6 +240,9 @@ pub struct Machine {
     jit_threshold: Option<u32>,
     /// Stop when a flash controller starts this operation ([`Stop::FlashOp`]).
     flash_stop_at: Option<u32>,
+    /// Whether each memory region has an address window of its own (`jit::windowed`), so
+    /// compiled code can reach memory directly.
+    windowed: bool,
 }
 
 impl Machine {
@@ -270,6 +273,7 @@ impl Machine {
             pending_exit: None,
             jit_threshold: jit_from_env(),
             flash_stop_at: None,
+            windowed: jit::windowed(&board.memory.iter().map(|m| (m.base, m.size)).collect::<Vec<_>>()),
         })
     }
 
@@ -720,8 +724,7 @@ impl Machine {
         let r = &self.mem[ri];
         let off = (pc - r.base) as usize;
         let end = ((off / PAGE as usize + 1) * PAGE as usize).min(r.data.len());
-        let layout: Vec<(u32, u32)> = self.mem.iter().map(|r| (r.base, r.data.len() as u32)).collect();
-        jit::compile(pc, &r.data[off..end], self.stop_at, &layout, max_instrs, looping)
+        jit::compile(pc, &r.data[off..end], self.stop_at, max_instrs, looping)
     }
 
     /// Runs a compiled block from the current state, then the compiled blocks that follow it
@@ -729,14 +732,16 @@ impl Machine {
     /// instruction a block bails on is executed by the interpreter right away (so a block that
     /// bails on its first instruction still makes progress).
     fn run_compiled(&mut self, mut block: &'static Compiled) -> Result<(), (Exc, u32)> {
-        let mut regions =
-            [JitRegion { data: std::ptr::null_mut(), code: std::ptr::null() }; jit::MAX_REGIONS];
-        for (slot, r) in regions.iter_mut().zip(&mut self.mem) {
-            let pages = r.data.len().div_ceil(PAGE as usize);
-            if r.has_code.len() != pages {
-                r.has_code.resize(pages, 0);
+        let mut regions = [JitRegion::NONE; jit::WINDOWS];
+        if self.windowed {
+            for r in &mut self.mem {
+                let pages = r.data.len().div_ceil(PAGE as usize);
+                if r.has_code.len() != pages {
+                    r.has_code.resize(pages, 0);
+                }
+                regions[(r.base >> jit::WINDOW_SHIFT) as usize] =
+                    JitRegion::new(r.data.as_mut_ptr(), r.has_code.as_ptr(), r.base, r.data.len() as u32);
             }
-            *slot = JitRegion { data: r.data.as_mut_ptr(), code: r.has_code.as_ptr() };
         }
         let mut io = JitIo { cpu: std::ptr::null_mut(), room: 0, cycles: 0, instret: 0, regions };
         loop {
