@@ -68,6 +68,30 @@ fn conformance_programs_pass_and_agree_on_both_engines() {
 }
 
 #[test]
+fn native_programs_pass_on_the_native_engine_and_skip_cleanly_on_qemu() {
+    testkit::require_qemu();
+    let fw = testkit::test_firmware();
+    let programs = Firmware::native_programs();
+    assert!(!programs.is_empty(), "no native-* programs found in firmware/selftest/src/bin");
+    let mut failures = Vec::new();
+    for name in &programs {
+        let elf = fw.bin(name);
+        for jit in [Jit::Off, Jit::Eager] {
+            let (out, text, _) = run_with(Engine::Native, jit, &elf);
+            if out != Outcome::Exited(0) || !text.contains(", 0 failed") || text.contains("skipped") {
+                failures.push(format!("{name} on native ({jit:?}): {out:?}\n{text}"));
+            }
+        }
+        // QEMU has no testbed devices: the program must notice and exit 0 without checks.
+        let (out, text) = run(Engine::Qemu, &elf);
+        if out != Outcome::Exited(0) || !text.contains("skipped") {
+            failures.push(format!("{name} on QEMU: {out:?}\n{text}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn the_reference_app_prints_the_same_bytes_on_both_engines() {
     testkit::require_qemu();
     let fw = testkit::test_firmware();

@@ -48,12 +48,31 @@ impl Firmware {
             .flatten()
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
-            .filter(|n| n != "panic")
+            .filter(|n| n != "panic" && !n.starts_with(NATIVE_PREFIX))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The self-checking programs for twinbed's own engine only (`native-*` bins of
+    /// firmware/selftest: testbed devices QEMU does not have; there they must detect that and
+    /// exit 0), sorted.
+    pub fn native_programs() -> Vec<String> {
+        let dir = repo_root().join("firmware/selftest/src/bin");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+            .filter(|n| n.starts_with(NATIVE_PREFIX))
             .collect();
         names.sort();
         names
     }
 }
+
+/// Name prefix of the self-checking programs that test twinbed's testbed devices.
+pub const NATIVE_PREFIX: &str = "native-";
 
 /// Why the firmware could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -8,3 +8,5 @@ pub const UART1: usize = 0x4000_5000;
 pub const I2C_SENSORS: usize = 0x4002_A000;
 /// 7-bit I2C address of the TMP105 temperature sensor on [`I2C_SENSORS`].
 pub const TMP105_ADDR: u8 = 0x48;
+/// twinbed's NOR flash controller (a testbed device; QEMU reads 0 there).
+pub const FLASH_CTRL: usize = 0x4003_0000;
