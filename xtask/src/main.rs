@@ -280,6 +280,7 @@ fn test(cargo_args: &[String]) -> Result<ExitCode> {
     firmware::ensure_target(&mut say)?;
     prereq::ensure_qemu(&mut say)?;
     prereq::ensure_unicorn(&mut say)?;
+    prereq::ensure_imgtool(&mut say)?;
     let root = firmware::repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut counts = Counts::default();
@@ -290,6 +291,8 @@ fn test(cargo_args: &[String]) -> Result<ExitCode> {
     for krate in prereq::FIRMWARE_HOST_TESTED {
         fw.args(["-p", krate]);
     }
+    // imgtool was installed above: its interop tests must run, not skip.
+    fw.env("TWINBED_REQUIRE_IMGTOOL", "1");
     run_tests(&mut fw, &mut counts)?;
 
     say("host workspace tests (cargo test --workspace)");

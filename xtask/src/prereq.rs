@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use std::process::Command;
 
 /// Firmware crates whose unit tests run on the host.
-pub const FIRMWARE_HOST_TESTED: &[&str] = &["tmp105"];
+pub const FIRMWARE_HOST_TESTED: &[&str] = &["tmp105", "mcuimage"];
 
 /// Makes sure `qemu-system-arm` is there (or `$TWINBED_QEMU`); installs Debian's package with
 /// apt-get otherwise (as root, or through sudo).
@@ -51,36 +51,60 @@ pub const UNICORN_VERSION: &str = "2.1.4";
 /// installs `unicorn==2.1.4` from PyPI with pip otherwise (plain `pip install`, falling back
 /// to `--user`, then to `--break-system-packages` for an externally managed Python).
 pub fn ensure_unicorn(say: &mut dyn FnMut(&str)) -> Result<()> {
-    if unicorn_found()? {
+    ensure_python_package(say, "unicorn", "unicorn", UNICORN_VERSION, "the oracle of the engine's differential test")
+}
+
+/// imgtool from PyPI: MCUboot's signing tool, which the image-format tests (firmware/mcuimage)
+/// check our images against, both ways.
+pub const IMGTOOL_VERSION: &str = "2.5.0";
+
+/// Makes sure python3 can import imgtool; installs it with pip otherwise, saying so.
+pub fn ensure_imgtool(say: &mut dyn FnMut(&str)) -> Result<()> {
+    ensure_python_package(
+        say,
+        "imgtool.main",
+        "imgtool",
+        IMGTOOL_VERSION,
+        "MCUboot's signing tool, for the image-format interop tests",
+    )
+}
+
+/// Makes sure python3 can import `module`; installs `package==version` with pip otherwise
+/// (plain, then `--user`, then `--break-system-packages`), saying so and why (`what`).
+fn ensure_python_package(
+    say: &mut dyn FnMut(&str),
+    module: &str,
+    package: &str,
+    version: &str,
+    what: &str,
+) -> Result<()> {
+    if python_imports(module)? {
         return Ok(());
     }
-    say(&format!(
-        "python3 cannot import unicorn: installing unicorn=={UNICORN_VERSION} (PyPI) with pip, the \
-         oracle of the engine's differential test"
-    ));
-    let package = format!("unicorn=={UNICORN_VERSION}");
+    say(&format!("python3 cannot import {module}: installing {package}=={version} (PyPI) with pip, {what}"));
+    let spec = format!("{package}=={version}");
     let attempts: [&[&str]; 3] = [&[], &["--user"], &["--break-system-packages"]];
     for extra in attempts {
         let status = Command::new("python3")
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
             .args(extra)
-            .arg(&package)
+            .arg(&spec)
             .status()
             .context("running python3 -m pip")?;
-        if status.success() && unicorn_found()? {
-            say(&format!("unicorn {UNICORN_VERSION} installed"));
+        if status.success() && python_imports(module)? {
+            say(&format!("{package} {version} installed"));
             return Ok(());
         }
     }
-    bail!("could not install {package} with pip; install it by hand (python3 -m pip install {package})")
+    bail!("could not install {spec} with pip; install it by hand (python3 -m pip install {spec})")
 }
 
-fn unicorn_found() -> Result<bool> {
+fn python_imports(module: &str) -> Result<bool> {
     let status = Command::new("python3")
-        .args(["-c", "import unicorn"])
+        .args(["-c", &format!("import {module}")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .context("running python3 (the differential test needs it)")?;
+        .context("running python3 (the tests need it)")?;
     Ok(status.success())
 }
