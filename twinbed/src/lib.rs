@@ -6,6 +6,7 @@ pub mod bench;
 pub mod duration;
 pub mod elf;
 pub mod firmware;
+pub mod image;
 mod native;
 pub mod profile;
 

@@ -51,7 +51,13 @@ pub const UNICORN_VERSION: &str = "2.1.4";
 /// installs `unicorn==2.1.4` from PyPI with pip otherwise (plain `pip install`, falling back
 /// to `--user`, then to `--break-system-packages` for an externally managed Python).
 pub fn ensure_unicorn(say: &mut dyn FnMut(&str)) -> Result<()> {
-    ensure_python_package(say, "unicorn", "unicorn", UNICORN_VERSION, "the oracle of the engine's differential test")
+    ensure_python_package(
+        say,
+        "unicorn",
+        "unicorn",
+        UNICORN_VERSION,
+        "the oracle of the engine's differential test",
+    )
 }
 
 /// imgtool from PyPI: MCUboot's signing tool, which the image-format tests (firmware/mcuimage)

@@ -1,0 +1,206 @@
+//! Signed firmware images in MCUboot's format (`firmware/mcuimage`), for `cargo xtask sign`:
+//! an ELF (its loadable segments, flattened) or a raw binary in, a signed image out, as
+//! `imgtool sign --header-size 0x200 --align 4 --pad-header --version V -k KEY` writes it.
+
+use mcuimage::{SignOptions, SigningKey, Version};
+use std::path::{Path, PathBuf};
+
+/// The repository's development key (firmware/mcuimage/keys/dev-ed25519.pem): public, for tests
+/// and development only, never for devices in the field.
+pub const DEV_KEY: &str = mcuimage::DEV_SECRET_KEY_PEM;
+
+/// Why an image could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The input could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The output could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The input looks like an ELF but is not a usable one.
+    #[error("{path}: not a usable 32-bit little-endian ELF: {reason}")]
+    Elf {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The key file is not an Ed25519 private key in PEM (PKCS#8, as `imgtool keygen` writes).
+    #[error("{path}: not an Ed25519 private key in PEM (make one with `imgtool keygen -t ed25519 -k key.pem`): {reason}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The version string is not `major[.minor[.revision[+build]]]`.
+    #[error("bad version `{0}`: expected major[.minor[.revision[+build]]], e.g. 1.2.3+4")]
+    Version(String),
+    /// The signer refused the options or the payload.
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+/// What to sign and how.
+#[derive(Clone, Debug)]
+pub struct SignRequest {
+    /// An ELF (its loadable segments are flattened from the lowest address, gaps 0xff) or a
+    /// raw binary (anything that does not start with the ELF magic).
+    pub input: PathBuf,
+    /// Where the signed image goes.
+    pub output: PathBuf,
+    /// Image version, e.g. `1.2.3+4`.
+    pub version: String,
+    /// Ed25519 private key in PEM; `None`: the development key.
+    pub key: Option<PathBuf>,
+    /// Slot size in bytes: the image must fit (0: no check).
+    pub slot_size: u32,
+}
+
+/// What was signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// Payload bytes (without header and TLVs).
+    pub payload_len: usize,
+    /// Whole image bytes.
+    pub image_len: usize,
+    /// Load address of the payload (the ELF's lowest segment; 0 for a raw binary).
+    pub load_addr: u32,
+    /// Whether the development key signed it.
+    pub dev_key: bool,
+}
+
+/// Signs `req.input` into `req.output`.
+pub fn sign_file(req: &SignRequest) -> Result<Signed, ImageError> {
+    let data =
+        std::fs::read(&req.input).map_err(|source| ImageError::Read { path: req.input.clone(), source })?;
+    let (payload, load_addr) = if data.starts_with(b"\x7fELF") {
+        flatten_elf(&data).map_err(|reason| ImageError::Elf { path: req.input.clone(), reason })?
+    } else {
+        (data, 0)
+    };
+    let (pem, dev_key) = match &req.key {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|source| ImageError::Read { path: p.clone(), source })?,
+            false,
+        ),
+        None => (DEV_KEY.to_owned(), true),
+    };
+    let key = SigningKey::from_pem(&pem).map_err(|e| ImageError::Key {
+        path: req.key.clone().unwrap_or_else(|| "firmware/mcuimage/keys/dev-ed25519.pem".into()),
+        reason: e.to_string(),
+    })?;
+    let version: Version = req.version.parse().map_err(|_| ImageError::Version(req.version.clone()))?;
+    let opts = SignOptions {
+        version,
+        header_size: 0x200,
+        pad_header: true,
+        align: 4,
+        slot_size: req.slot_size,
+        ..SignOptions::default()
+    };
+    let image = mcuimage::sign(&payload, &opts, &key).map_err(|e| ImageError::Sign(e.to_string()))?;
+    std::fs::write(&req.output, &image)
+        .map_err(|source| ImageError::Write { path: req.output.clone(), source })?;
+    Ok(Signed { payload_len: payload.len(), image_len: image.len(), load_addr, dev_key })
+}
+
+/// The loadable contents of an ELF as one binary from its lowest load address (gaps 0xff, the
+/// erased value of flash), and that address.
+pub fn flatten_elf(data: &[u8]) -> Result<(Vec<u8>, u32), String> {
+    use object::read::elf::{ElfFile32, FileHeader, ProgramHeader};
+    let file = ElfFile32::<object::LittleEndian>::parse(data).map_err(|e| e.to_string())?;
+    let endian = file.endian();
+    let mut segments = Vec::new();
+    for ph in file.elf_program_headers() {
+        if ph.p_type(endian) != object::elf::PT_LOAD || ph.p_filesz(endian) == 0 {
+            continue;
+        }
+        let bytes = ph.data(endian, data).map_err(|()| "a segment lies outside the file".to_owned())?;
+        segments.push((ph.p_paddr(endian), bytes));
+    }
+    let _ = file.elf_header().e_entry(endian);
+    let Some(start) = segments.iter().map(|(a, _)| *a).min() else {
+        return Err("no loadable segment".into());
+    };
+    let end = segments.iter().map(|(a, b)| u64::from(*a) + b.len() as u64).max().unwrap_or(u64::from(start));
+    let len = end - u64::from(start);
+    if len > 64 << 20 {
+        return Err(format!("its segments span {len} bytes (over 64 MiB): not a firmware image"));
+    }
+    let mut out = vec![0xffu8; len as usize];
+    for (addr, bytes) in segments {
+        let off = (addr - start) as usize;
+        out[off..off + bytes.len()].copy_from_slice(bytes);
+    }
+    Ok((out, start))
+}
+
+/// Verifies a signed image file against a public key (the development key's when `None`).
+pub fn verify_file(path: &Path, public_key: Option<&[u8; 32]>) -> Result<mcuimage::Version, String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let key = public_key.copied().unwrap_or(mcuimage::DEV_PUBLIC_KEY);
+    mcuimage::verify(&data, &key).map(|v| v.version()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_a_binary_with_the_dev_key_and_verifies_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("app.bin");
+        std::fs::write(&input, [1u8, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        let output = dir.path().join("app.signed");
+        let req = SignRequest {
+            input,
+            output: output.clone(),
+            version: "1.2.3+4".into(),
+            key: None,
+            slot_size: 0x4_0000,
+        };
+        let s = sign_file(&req).unwrap();
+        assert!(s.dev_key && s.payload_len == 8 && s.image_len > 0x200 + 8);
+        assert_eq!(verify_file(&output, None).unwrap().to_string(), "1.2.3+4");
+        // Any other key rejects it.
+        assert!(verify_file(&output, Some(&[7u8; 32])).is_err());
+    }
+
+    #[test]
+    fn bad_inputs_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("x.elf");
+        std::fs::write(&input, b"\x7fELF garbage").unwrap();
+        let mut req = SignRequest {
+            input: input.clone(),
+            output: dir.path().join("o"),
+            version: "1.0.0".into(),
+            key: None,
+            slot_size: 0,
+        };
+        assert!(matches!(sign_file(&req), Err(ImageError::Elf { .. })));
+        std::fs::write(&input, [0u8; 4]).unwrap();
+        req.version = "one".into();
+        assert!(matches!(sign_file(&req), Err(ImageError::Version(_))));
+        req.version = "1".into();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "not a key").unwrap();
+        req.key = Some(key);
+        assert!(matches!(sign_file(&req), Err(ImageError::Key { .. })));
+        req.key = None;
+        req.slot_size = 0x100;
+        assert!(matches!(sign_file(&req), Err(ImageError::Sign(_))), "does not fit the slot");
+    }
+}
