@@ -254,10 +254,7 @@ impl Log {
     pub const fn new() -> Self {
         #[allow(clippy::declare_interior_mutable_const)]
         const Z: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
-        Self {
-            events: [Z; 16],
-            len: core::sync::atomic::AtomicUsize::new(0),
-        }
+        Self { events: [Z; 16], len: core::sync::atomic::AtomicUsize::new(0) }
     }
 
     /// Appends an event (dropped when the log is full, which then fails the check).

@@ -54,14 +54,10 @@ fn exclusive(t: &mut Checker) {
     let w = AtomicU32::new(41);
     t.check_eq("ldrex/strex succeeds", &(0, 42), &ldrex_strex!("ldrex", "strex", w, ""));
     t.check_eq("clrex between: strex fails", &(1, 42), &ldrex_strex!("ldrex", "strex", w, "clrex"));
-    t.check_eq(
-        "exception between: strex fails",
-        &(1, 42, 1),
-        &{
-            let (s, v) = ldrex_strex!("ldrex", "strex", w, "str {bit}, [{ispr}]\ndsb\nisb");
-            (s, v, IRQS.load(SeqCst))
-        },
-    );
+    t.check_eq("exception between: strex fails", &(1, 42, 1), &{
+        let (s, v) = ldrex_strex!("ldrex", "strex", w, "str {bit}, [{ispr}]\ndsb\nisb");
+        (s, v, IRQS.load(SeqCst))
+    });
     t.check_eq("ldrex/strex succeeds again", &(0, 43), &ldrex_strex!("ldrex", "strex", w, ""));
     let status: u32;
     // SAFETY: a STREX with the monitor in Open Access state writes nothing.
@@ -80,13 +76,25 @@ fn core_atomics(t: &mut Checker) {
     let a = AtomicU32::new(0xffff_fffe);
     t.check("AtomicU32 fetch_add returns old", 0xffff_fffe, a.fetch_add(3, SeqCst));
     t.check("AtomicU32 fetch_add wraps", 1, a.load(SeqCst));
-    t.check_eq("AtomicU32 compare_exchange ok", &Ok(Hex(1)), &a.compare_exchange(1, 0xdead_beef, SeqCst, SeqCst).map(Hex).map_err(Hex));
-    t.check_eq("AtomicU32 compare_exchange fails", &Err(Hex(0xdead_beef)), &a.compare_exchange(1, 5, SeqCst, SeqCst).map(Hex).map_err(Hex));
+    t.check_eq(
+        "AtomicU32 compare_exchange ok",
+        &Ok(Hex(1)),
+        &a.compare_exchange(1, 0xdead_beef, SeqCst, SeqCst).map(Hex).map_err(Hex),
+    );
+    t.check_eq(
+        "AtomicU32 compare_exchange fails",
+        &Err(Hex(0xdead_beef)),
+        &a.compare_exchange(1, 5, SeqCst, SeqCst).map(Hex).map_err(Hex),
+    );
     t.check("AtomicU32 swap", 0xdead_beef, a.swap(9, SeqCst));
     t.check("AtomicU32 fetch_sub", 9, a.fetch_sub(10, SeqCst));
     t.check("AtomicU32 after fetch_sub wraps", 0xffff_ffff, a.load(SeqCst));
     t.check("AtomicU32 fetch_max", 0xffff_ffff, a.fetch_max(3, SeqCst));
-    t.check("AtomicU32 fetch_update", 0xffff_ffff, a.fetch_update(SeqCst, SeqCst, |v| Some(v >> 4)).unwrap_or(0));
+    t.check(
+        "AtomicU32 fetch_update",
+        0xffff_ffff,
+        a.fetch_update(SeqCst, SeqCst, |v| Some(v >> 4)).unwrap_or(0),
+    );
     t.check("AtomicU32 after fetch_update", 0x0fff_ffff, a.load(SeqCst));
 
     let b = AtomicU8::new(250);
@@ -103,7 +111,11 @@ fn core_atomics(t: &mut Checker) {
     t.check("AtomicU16 fetch_or", 0x0010, u32::from(h.fetch_or(0x8001, SeqCst)));
     t.check("AtomicU16 fetch_and", 0x8011, u32::from(h.fetch_and(0xff00, SeqCst)));
     t.check("AtomicU16 fetch_xor", 0x8000, u32::from(h.fetch_xor(0xffff, SeqCst)));
-    t.check_eq("AtomicU16 compare_exchange ok", &Ok(0x7fffu16), &h.compare_exchange(0x7fff, 1, SeqCst, SeqCst));
+    t.check_eq(
+        "AtomicU16 compare_exchange ok",
+        &Ok(0x7fffu16),
+        &h.compare_exchange(0x7fff, 1, SeqCst, SeqCst),
+    );
     t.check_eq("AtomicU16 compare_exchange fails", &Err(1u16), &h.compare_exchange(2, 3, SeqCst, SeqCst));
     // Neighbouring bytes and halfwords are untouched by the narrow exclusive stores.
     let words = [AtomicU32::new(0x1122_3344)];

@@ -15,8 +15,7 @@ use cortex_m_rt::{entry, exception};
 use panic_semihosting as _;
 use twinbed_bsp::clock;
 use twinbed_selftest::{
-    barrier, nvic_enable, nvic_is_pending, nvic_pend, nvic_set_priority, rd, scs, wr, Checker, Hex,
-    Log,
+    barrier, nvic_enable, nvic_is_pending, nvic_pend, nvic_set_priority, rd, scs, wr, Checker, Hex, Log,
 };
 
 static LOG: Log = Log::new();
@@ -307,9 +306,11 @@ fn priorities(t: &mut Checker) {
     barrier();
     // Priority 0x40 (25 before 27: equal priority, lower number first), 0x80, 0xC0.
     LOG.check(t, "priority order 25 27 26 24", &[25, 125, 27, 127, 26, 126, 24, 124]);
-    t.check("ICSR in handler 26: VECTACTIVE 42, RETTOBASE, VECTPENDING 40 (IRQ 24)",
+    t.check(
+        "ICSR in handler 26: VECTACTIVE 42, RETTOBASE, VECTPENDING 40 (IRQ 24)",
         42 | 1 << 11 | 40 << 12 | 1 << 22,
-        ALONE_ICSR.load(SeqCst));
+        ALONE_ICSR.load(SeqCst),
+    );
 
     MODE.store(MODE_PREEMPT, SeqCst);
     nvic_pend(24);
@@ -417,11 +418,7 @@ fn threads(t: &mut Checker) {
         &(A_PSP_IS_SP.load(SeqCst), A_MSP_IS_SP.load(SeqCst)),
     );
     let regs: [Hex; 6] = core::array::from_fn(|i| Hex(A_REGS[i].load(SeqCst)));
-    t.check_eq(
-        "r4 r5 r8-r11 survive switches",
-        &[0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5].map(Hex),
-        &regs,
-    );
+    t.check_eq("r4 r5 r8-r11 survive switches", &[0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5].map(Hex), &regs);
     t.check("svc #7 from thread", 42, A_SVC.load(SeqCst));
     t.check("svc from thread: EXC_RETURN", 0xFFFF_FFFD, SVC_EXC_RETURN.load(SeqCst));
     t.check("svc from thread: CONTROL in handler", 0, SVC_CONTROL.load(SeqCst));

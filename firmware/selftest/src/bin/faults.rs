@@ -21,14 +21,22 @@ const UNMAPPED: u32 = 0x3000_0000;
 // All four fault vectors go to one Rust handler with the stacked frame and EXC_RETURN.
 global_asm!(
     ".section .text.twinbed_faults, \"ax\", %progbits",
-    ".global HardFault", ".type HardFault, %function",
-    ".global MemoryManagement", ".type MemoryManagement, %function",
-    ".global BusFault", ".type BusFault, %function",
-    ".global UsageFault", ".type UsageFault, %function",
-    ".thumb_func", "HardFault:",
-    ".thumb_func", "MemoryManagement:",
-    ".thumb_func", "BusFault:",
-    ".thumb_func", "UsageFault:",
+    ".global HardFault",
+    ".type HardFault, %function",
+    ".global MemoryManagement",
+    ".type MemoryManagement, %function",
+    ".global BusFault",
+    ".type BusFault, %function",
+    ".global UsageFault",
+    ".type UsageFault, %function",
+    ".thumb_func",
+    "HardFault:",
+    ".thumb_func",
+    "MemoryManagement:",
+    ".thumb_func",
+    "BusFault:",
+    ".thumb_func",
+    "UsageFault:",
     "tst lr, #4",
     "ite eq",
     "mrseq r0, msp",
@@ -102,7 +110,11 @@ fn expect<R>(t: &mut Checker, what: &str, vect: u32, cfsr: u32, hfsr: u32, body:
     HFSR.store(0, SeqCst);
     let r = body();
     let mut name = Name::new(what);
-    t.check(name.with(": one fault, exception number"), 1 << 16 | vect, COUNT.load(SeqCst) << 16 | VECT.load(SeqCst));
+    t.check(
+        name.with(": one fault, exception number"),
+        1 << 16 | vect,
+        COUNT.load(SeqCst) << 16 | VECT.load(SeqCst),
+    );
     t.check_show(name.with(": CFSR"), cfsr, CFSR.load(SeqCst));
     t.check_show(name.with(": HFSR"), hfsr, HFSR.load(SeqCst));
     r
@@ -143,9 +155,7 @@ fn main() -> ! {
     modify(scs::SHCSR, scs::SHCSR_USGFAULTENA, 0);
     // SAFETY (all the asm bodies below): each instruction faults, the handler skips it or
     // resumes at the return address, and nothing else is touched.
-    expect(&mut t, "udf (16-bit), UsageFault on", USAGE, CFSR_UNDEFINSTR, 0, || unsafe {
-        asm!("udf #0")
-    });
+    expect(&mut t, "udf (16-bit), UsageFault on", USAGE, CFSR_UNDEFINSTR, 0, || unsafe { asm!("udf #0") });
     expect(&mut t, "udf.w (32-bit), UsageFault on", USAGE, CFSR_UNDEFINSTR, 0, || unsafe {
         asm!("udf.w #0")
     });
@@ -212,7 +222,11 @@ fn main() -> ! {
         )
     });
     // SAFETY: reads CCR.
-    t.check("CCR trap bits off again", 0, unsafe { rd(scs::CCR) } & (scs::CCR_UNALIGN_TRP | scs::CCR_DIV_0_TRP));
+    t.check(
+        "CCR trap bits off again",
+        0,
+        unsafe { rd(scs::CCR) } & (scs::CCR_UNALIGN_TRP | scs::CCR_DIV_0_TRP),
+    );
 
     // Branch to an even address: the target is fetched in ARM state -> INVSTATE, stacked PC is
     // the target; resume at the return address with the T bit restored.
@@ -246,9 +260,14 @@ fn main() -> ! {
     t.check_show("XN fault: MMFAR not valid", 0, MMFAR.load(SeqCst));
     modify(scs::SHCSR, 0, scs::SHCSR_MEMFAULTENA);
     RESUME_AT_LR.store(1, SeqCst);
-    expect(&mut t, "blx into XN, MemManage off -> HardFault", HARD, CFSR_IACCVIOL, scs::HFSR_FORCED, || unsafe {
-        asm!("blx {f}", f = in(reg) 0xE000_1001u32, clobber_abi("C"))
-    });
+    expect(
+        &mut t,
+        "blx into XN, MemManage off -> HardFault",
+        HARD,
+        CFSR_IACCVIOL,
+        scs::HFSR_FORCED,
+        || unsafe { asm!("blx {f}", f = in(reg) 0xE000_1001u32, clobber_abi("C")) },
+    );
 
     // SAFETY: reads CFSR.
     t.check_show("CFSR clear at the end", 0, unsafe { rd(scs::CFSR) });

@@ -174,15 +174,39 @@ fn shifts(t: &mut Checker) {
 /// flag-setting instruction inside a block changing the later conditions.
 fn it_blocks(t: &mut Checker) {
     let got = [
-        it_mask!("eq"), it_mask!("ne"), it_mask!("cs"), it_mask!("cc"), it_mask!("mi"),
-        it_mask!("pl"), it_mask!("vs"), it_mask!("vc"), it_mask!("hi"), it_mask!("ls"),
-        it_mask!("ge"), it_mask!("lt"), it_mask!("gt"), it_mask!("le"), it_mask!("al"),
+        it_mask!("eq"),
+        it_mask!("ne"),
+        it_mask!("cs"),
+        it_mask!("cc"),
+        it_mask!("mi"),
+        it_mask!("pl"),
+        it_mask!("vs"),
+        it_mask!("vc"),
+        it_mask!("hi"),
+        it_mask!("ls"),
+        it_mask!("ge"),
+        it_mask!("lt"),
+        it_mask!("gt"),
+        it_mask!("le"),
+        it_mask!("al"),
     ];
     // Table A7-1 (condition codes), evaluated for NZCV = 0..15 (N is bit 3).
     let expected: [(&str, u32); 15] = [
-        ("eq", 0xf0f0), ("ne", 0x0f0f), ("cs", 0xcccc), ("cc", 0x3333), ("mi", 0xff00),
-        ("pl", 0x00ff), ("vs", 0xaaaa), ("vc", 0x5555), ("hi", 0x0c0c), ("ls", 0xf3f3),
-        ("ge", 0xaa55), ("lt", 0x55aa), ("gt", 0x0a05), ("le", 0xf5fa), ("al", 0xffff),
+        ("eq", 0xf0f0),
+        ("ne", 0x0f0f),
+        ("cs", 0xcccc),
+        ("cc", 0x3333),
+        ("mi", 0xff00),
+        ("pl", 0x00ff),
+        ("vs", 0xaaaa),
+        ("vc", 0x5555),
+        ("hi", 0x0c0c),
+        ("ls", 0xf3f3),
+        ("ge", 0xaa55),
+        ("lt", 0x55aa),
+        ("gt", 0x0a05),
+        ("le", 0xf5fa),
+        ("al", 0xffff),
     ];
     let mut name = [0u8; 8];
     for ((cond, mask), got) in expected.iter().zip(got) {
@@ -318,7 +342,11 @@ fn saturate(t: &mut Checker) {
     t.check64("ssat #8 200 (Q)", 0x0000_007f_0000_0001, sat(sat!("ssat {r}, #8, {a}", 200)));
     t.check64("ssat #8 -200 (Q)", 0xffff_ff80_0000_0001, sat(sat!("ssat {r}, #8, {a}", -200i32)));
     t.check64("ssat #16 lsl #4 (Q)", 0x0000_7fff_0000_0001, sat(sat!("ssat {r}, #16, {a}, lsl #4", 0x1000)));
-    t.check64("ssat #32 asr #31", 0xffff_ffff_0000_0000, sat(sat!("ssat {r}, #32, {a}, asr #31", 0x8000_0000u32)));
+    t.check64(
+        "ssat #32 asr #31",
+        0xffff_ffff_0000_0000,
+        sat(sat!("ssat {r}, #32, {a}, asr #31", 0x8000_0000u32)),
+    );
     t.check64("usat #8 300 (Q)", 0x0000_00ff_0000_0001, sat(sat!("usat {r}, #8, {a}", 300)));
     t.check64("usat #8 -5 (Q)", 0x0000_0000_0000_0001, sat(sat!("usat {r}, #8, {a}", -5i32)));
     t.check64("usat #8 100 (no Q)", 0x0000_0064_0000_0000, sat(sat!("usat {r}, #8, {a}", 100)));
@@ -353,12 +381,28 @@ fn multiply(t: &mut Checker) {
             u64::from(hi) << 32 | u64::from(lo)
         }};
     }
-    t.check64("umull ffffffff^2", 0xffff_fffe_0000_0001, long!("umull {lo}, {hi}, {a}, {b}", 0, 0, 0xffff_ffffu32, 0xffff_ffffu32));
+    t.check64(
+        "umull ffffffff^2",
+        0xffff_fffe_0000_0001,
+        long!("umull {lo}, {hi}, {a}, {b}", 0, 0, 0xffff_ffffu32, 0xffff_ffffu32),
+    );
     t.check64("smull -1*-1", 1, long!("smull {lo}, {hi}, {a}, {b}", 0, 0, -1i32, -1i32));
-    t.check64("smull INT_MIN^2", 0x4000_0000_0000_0000, long!("smull {lo}, {hi}, {a}, {b}", 0, 0, 0x8000_0000u32, 0x8000_0000u32));
+    t.check64(
+        "smull INT_MIN^2",
+        0x4000_0000_0000_0000,
+        long!("smull {lo}, {hi}, {a}, {b}", 0, 0, 0x8000_0000u32, 0x8000_0000u32),
+    );
     t.check64("smull -2*3", 0xffff_ffff_ffff_fffa, long!("smull {lo}, {hi}, {a}, {b}", 0, 0, -2i32, 3));
-    t.check64("umlal carry into hi", 0x0000_0002_0000_0000, long!("umlal {lo}, {hi}, {a}, {b}", 0xffff_ffffu32, 1, 1, 1));
-    t.check64("umlal wraps 64 bits", 0xffff_fffe_0000_0000, long!("umlal {lo}, {hi}, {a}, {b}", 0xffff_ffffu32, 0xffff_ffffu32, 0xffff_ffffu32, 0xffff_ffffu32));
+    t.check64(
+        "umlal carry into hi",
+        0x0000_0002_0000_0000,
+        long!("umlal {lo}, {hi}, {a}, {b}", 0xffff_ffffu32, 1, 1, 1),
+    );
+    t.check64(
+        "umlal wraps 64 bits",
+        0xffff_fffe_0000_0000,
+        long!("umlal {lo}, {hi}, {a}, {b}", 0xffff_ffffu32, 0xffff_ffffu32, 0xffff_ffffu32, 0xffff_ffffu32),
+    );
     t.check64("smlal 0+-1*5", 0xffff_ffff_ffff_fffb, long!("smlal {lo}, {hi}, {a}, {b}", 0, 0, -1i32, 5));
     t.check64("smlal 16+-1*5", 11, long!("smlal {lo}, {hi}, {a}, {b}", 16, 0, -1i32, 5));
     t.check("mla 3*4+3", 15, op2!("mla {r}, {a}, {b}, {a}", 3, 4));
@@ -386,9 +430,8 @@ fn divide(t: &mut Checker) {
 }
 
 /// The byte pattern the load tests read (little-endian).
-static PATTERN: [u8; 16] = [
-    0x01, 0x82, 0x03, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f, 0x90,
-];
+static PATTERN: [u8; 16] =
+    [0x01, 0x82, 0x03, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f, 0x90];
 
 /// LDRB/LDRH/LDRSB/LDRSH in every addressing mode, LDRD/STRD, LDM/STM with writeback, PUSH/POP
 /// and unaligned LDR/LDRH/STR (A3.2.1: allowed while CCR.UNALIGN_TRP is 0).
@@ -443,7 +486,14 @@ fn loads_stores(t: &mut Checker) {
     }
     t.check_eq(
         "str/strh/strb unaligned",
-        &[Hex(0x2233_4400), Hex(0x0000_0011), Hex(0x0033_4400), Hex(0x4400_0000), Hex(0x0000_0000), Hex(0x0000_3344)],
+        &[
+            Hex(0x2233_4400),
+            Hex(0x0000_0011),
+            Hex(0x0033_4400),
+            Hex(0x4400_0000),
+            Hex(0x0000_0000),
+            Hex(0x0000_3344),
+        ],
         &buf.map(Hex)[..6].try_into().unwrap_or([Hex(0); 6]),
     );
     let mut buf = [0u32; 8];
@@ -464,7 +514,11 @@ fn loads_stores(t: &mut Checker) {
             options(nostack, preserves_flags),
         );
     }
-    t.check_eq("strd pre-index writeback", &[Hex(0), Hex(0), Hex(0xaaaa_0001), Hex(0xbbbb_0002)], &[Hex(buf[0]), Hex(buf[1]), Hex(buf[2]), Hex(buf[3])]);
+    t.check_eq(
+        "strd pre-index writeback",
+        &[Hex(0), Hex(0), Hex(0xaaaa_0001), Hex(0xbbbb_0002)],
+        &[Hex(buf[0]), Hex(buf[1]), Hex(buf[2]), Hex(buf[3])],
+    );
     t.check_eq("ldrd after post-index", &(Hex(0xaaaa_0001), Hex(0xbbbb_0002)), &(Hex(lo), Hex(hi)));
     t.check("strd writeback +8", 8, wb_pre);
     t.check("ldrd post-index +8", 8, wb_post);
@@ -490,8 +544,16 @@ fn loads_stores(t: &mut Checker) {
     }
     t.check("stmdb writeback -16", 0, d_stmdb);
     t.check("ldmia writeback +16", 16, d_ldm);
-    t.check_eq("ldmia registers", &[Hex(0x10), Hex(0x11), Hex(0x12), Hex(0x13)], &[Hex(r0), Hex(r1), Hex(r2), Hex(r3)]);
-    t.check_eq("stmia no writeback", &[Hex(0x10), Hex(0x12), Hex(0)], &[Hex(buf[4]), Hex(buf[5]), Hex(buf[6])]);
+    t.check_eq(
+        "ldmia registers",
+        &[Hex(0x10), Hex(0x11), Hex(0x12), Hex(0x13)],
+        &[Hex(r0), Hex(r1), Hex(r2), Hex(r3)],
+    );
+    t.check_eq(
+        "stmia no writeback",
+        &[Hex(0x10), Hex(0x12), Hex(0)],
+        &[Hex(buf[4]), Hex(buf[5]), Hex(buf[6])],
+    );
 
     let (a, b, depth): (u32, u32, u32);
     // SAFETY: balanced PUSH/POP.
@@ -586,14 +648,26 @@ fn encodings(t: &mut Checker) {
             (Hex(r), f >> 28)
         }};
     }
-    t.check_eq("adds.n vs adds.w", &enc!("adds.n r0, r0, r1", 0xffff_ffffu32, 1, 0), &enc!("adds.w r0, r0, r1", 0xffff_ffffu32, 1, 0));
+    t.check_eq(
+        "adds.n vs adds.w",
+        &enc!("adds.n r0, r0, r1", 0xffff_ffffu32, 1, 0),
+        &enc!("adds.w r0, r0, r1", 0xffff_ffffu32, 1, 0),
+    );
     t.check_eq("add.w keeps flags", &(Hex(0), 0b1111), &enc!("add.w r0, r0, r1", 0xffff_ffffu32, 1, 0b1111));
     t.check_eq("add.n (high-reg form) keeps flags", &(Hex(5), 0b1111), &enc!("add.n r0, r1", 2, 3, 0b1111));
     t.check_eq("movs.n #0 vs mov.w #0", &(Hex(0), 0b0100), &enc!("movs.n r0, #0", 1, 0, 0));
     t.check_eq("mov.w #0 keeps flags", &(Hex(0), 0b0000), &enc!("mov.w r0, #0", 1, 0, 0));
-    t.check_eq("lsls.n vs lsls.w", &enc!("lsls.n r0, r0, #1", 0x8000_0001u32, 0, 0), &enc!("lsls.w r0, r0, #1", 0x8000_0001u32, 0, 0));
+    t.check_eq(
+        "lsls.n vs lsls.w",
+        &enc!("lsls.n r0, r0, #1", 0x8000_0001u32, 0, 0),
+        &enc!("lsls.w r0, r0, #1", 0x8000_0001u32, 0, 0),
+    );
     t.check_eq("lsl.w keeps flags", &(Hex(2), 0b0101), &enc!("lsl.w r0, r0, #1", 0x8000_0001u32, 0, 0b0101));
-    t.check_eq("subs.n imm3 vs subs.w", &enc!("subs.n r0, r0, #7", 3, 0, 0), &enc!("subs.w r0, r0, #7", 3, 0, 0));
+    t.check_eq(
+        "subs.n imm3 vs subs.w",
+        &enc!("subs.n r0, r0, #7", 3, 0, 0),
+        &enc!("subs.w r0, r0, #7", 3, 0, 0),
+    );
     t.check_eq("cmp.n vs cmp.w", &enc!("cmp.n r0, r1", 3, 5, 0), &enc!("cmp.w r0, r1", 3, 5, 0));
     t.check_eq("mul (32-bit) keeps flags", &(Hex(15), 0b1010), &enc!("mul r0, r0, r1", 3, 5, 0b1010));
     // MULS T1 sets N and Z only; C and V are unchanged on ARMv7-M (A7.7.84).

@@ -45,7 +45,11 @@ fn main() -> ! {
 
     t.check_eq("misaligned write", &Err(Error::NotAligned), &flash.write(PAGE + 2, &[0; 4]));
     t.check_eq("short write", &Err(Error::NotAligned), &flash.write(PAGE, &[0; 3]));
-    t.check_eq("misaligned erase", &Err(Error::NotAligned), &flash.erase(PAGE + 4, PAGE + 4 + PAGE_SIZE as u32));
+    t.check_eq(
+        "misaligned erase",
+        &Err(Error::NotAligned),
+        &flash.erase(PAGE + 4, PAGE + 4 + PAGE_SIZE as u32),
+    );
     t.check_eq("write past the end", &Err(Error::OutOfBounds), &flash.write(0x0040_0000, &[0; 4]));
     t.check_true("erase again", flash.erase(PAGE, PAGE + PAGE_SIZE as u32).is_ok());
     let _ = flash.read(PAGE + 8, &mut got);
