@@ -485,6 +485,7 @@ fn qemu_args(
         timeout,
         sample_hook: None,
         initial_temperature: None,
+        preload: Vec::new(),
     };
     let full = twinbed_qemu::command_line(&cfg, Path::new("unused.qmp"), None)?;
     let mut args = Vec::new();

@@ -1,6 +1,7 @@
 //! Signed firmware images in MCUboot's format (`firmware/mcuimage`), for `cargo xtask sign`:
 //! an ELF (its loadable segments, flattened) or a raw binary in, a signed image out, as
-//! `imgtool sign --header-size 0x200 --align 4 --pad-header --version V -k KEY` writes it.
+//! `imgtool sign --header-size H --align 4 --pad-header --version V -k KEY` writes it (H: 0x400
+//! by default, the header size of the A/B layout, `twinbed_bsp::map::ab::HEADER`).
 
 use mcuimage::{SignOptions, SigningKey, Version};
 use std::path::{Path, PathBuf};
@@ -66,7 +67,15 @@ pub struct SignRequest {
     pub key: Option<PathBuf>,
     /// Slot size in bytes: the image must fit (0: no check).
     pub slot_size: u32,
+    /// Header size (imgtool's `--header-size`): where the code starts in the slot.
+    pub header_size: u16,
+    /// Pad the image to `slot_size` and mark it confirmed in the slot's trailer (imgtool's
+    /// `--pad --confirm`): a factory image that boots without a trial.
+    pub confirm: bool,
 }
+
+/// The header size of the A/B layout (firmware/bsp: `map::ab::HEADER`).
+pub const HEADER_SIZE: u16 = 0x400;
 
 /// What was signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,10 +113,11 @@ pub fn sign_file(req: &SignRequest) -> Result<Signed, ImageError> {
     let version: Version = req.version.parse().map_err(|_| ImageError::Version(req.version.clone()))?;
     let opts = SignOptions {
         version,
-        header_size: 0x200,
+        header_size: req.header_size,
         pad_header: true,
         align: 4,
         slot_size: req.slot_size,
+        confirm: req.confirm,
         ..SignOptions::default()
     };
     let image = mcuimage::sign(&payload, &opts, &key).map_err(|e| ImageError::Sign(e.to_string()))?;
@@ -119,12 +129,28 @@ pub fn sign_file(req: &SignRequest) -> Result<Signed, ImageError> {
 /// The loadable contents of an ELF as one binary from its lowest load address (gaps 0xff, the
 /// erased value of flash), and that address.
 pub fn flatten_elf(data: &[u8]) -> Result<(Vec<u8>, u32), String> {
-    use object::read::elf::{ElfFile32, FileHeader, ProgramHeader};
+    use object::read::elf::{ElfFile32, FileHeader, ProgramHeader, SectionHeader};
     let file = ElfFile32::<object::LittleEndian>::parse(data).map_err(|e| e.to_string())?;
     let endian = file.endian();
+    // File ranges of the allocated sections: a loadable segment that holds none of them holds
+    // only the ELF and program headers (the linker maps them when there is room before the
+    // first section), which are not part of the program.
+    let sections: Vec<(u64, u64)> = file
+        .elf_section_table()
+        .iter()
+        .filter(|s| {
+            s.sh_flags(endian) & object::elf::SHF_ALLOC != 0 && s.sh_type(endian) != object::elf::SHT_NOBITS
+        })
+        .map(|s| (u64::from(s.sh_offset(endian)), u64::from(s.sh_size(endian))))
+        .filter(|(_, size)| *size > 0)
+        .collect();
     let mut segments = Vec::new();
     for ph in file.elf_program_headers() {
         if ph.p_type(endian) != object::elf::PT_LOAD || ph.p_filesz(endian) == 0 {
+            continue;
+        }
+        let (off, len) = (u64::from(ph.p_offset(endian)), u64::from(ph.p_filesz(endian)));
+        if !sections.iter().any(|&(s, n)| s >= off && s + n <= off + len) {
             continue;
         }
         let bytes = ph.data(endian, data).map_err(|()| "a segment lies outside the file".to_owned())?;
@@ -170,9 +196,11 @@ mod tests {
             version: "1.2.3+4".into(),
             key: None,
             slot_size: 0x4_0000,
+            header_size: HEADER_SIZE,
+            confirm: false,
         };
         let s = sign_file(&req).unwrap();
-        assert!(s.dev_key && s.payload_len == 8 && s.image_len > 0x200 + 8);
+        assert!(s.dev_key && s.payload_len == 8 && s.image_len > 0x400 + 8);
         assert_eq!(verify_file(&output, None).unwrap().to_string(), "1.2.3+4");
         // Any other key rejects it.
         assert!(verify_file(&output, Some(&[7u8; 32])).is_err());
@@ -189,6 +217,8 @@ mod tests {
             version: "1.0.0".into(),
             key: None,
             slot_size: 0,
+            header_size: HEADER_SIZE,
+            confirm: false,
         };
         assert!(matches!(sign_file(&req), Err(ImageError::Elf { .. })));
         std::fs::write(&input, [0u8; 4]).unwrap();

@@ -62,6 +62,16 @@ pub enum RunError {
     /// The embedded engine could not set up the board or load the ELF.
     #[error(transparent)]
     Machine(#[from] twinbed_engine::MachineError),
+    /// A file to preload could not be read or does not fit the board's memory.
+    #[error("cannot load {path} at 0x{addr:08x}: {reason}")]
+    Preload {
+        /// The file.
+        path: PathBuf,
+        /// Where it was to go.
+        addr: u32,
+        /// Why it could not.
+        reason: String,
+    },
     /// The guest went to sleep with nothing that could ever wake it.
     #[error("the guest is asleep (WFI/WFE at 0x{pc:08x}) with no interrupt enabled that could wake it: it would sleep forever")]
     GuestIdle {
@@ -103,6 +113,9 @@ pub struct RunOptions {
     pub icount_shift: u8,
     /// Native engine: the block compiler.
     pub jit: Jit,
+    /// Raw files to put into memory at these addresses after the ELF, before the guest starts
+    /// (e.g. signed images in the A/B slots, next to the bootloader ELF).
+    pub preload: Vec<(u32, PathBuf)>,
 }
 
 impl RunOptions {
@@ -118,6 +131,7 @@ impl RunOptions {
             virtual_duration: None,
             icount_shift: 0,
             jit: Jit::Auto,
+            preload: Vec::new(),
         }
     }
 }
@@ -199,6 +213,7 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
                     .sample_hook
                     .filter(|_| opts.temperature.is_some() || opts.virtual_duration.is_some()),
                 initial_temperature: opts.temperature.as_ref().map(|p| p.milli_c_at(0)),
+                preload: opts.preload.clone(),
             };
             (twinbed_qemu::run(&cfg, &mut driver)?, None)
         }

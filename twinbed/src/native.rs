@@ -30,6 +30,23 @@ pub fn run(
         crate::Jit::Eager => m.set_jit(Some(1)),
     }
     m.load_elf(&data)?;
+    for (addr, path) in &opts.preload {
+        let bytes = std::fs::read(path).map_err(|e| RunError::Preload {
+            path: path.clone(),
+            addr: *addr,
+            reason: e.to_string(),
+        })?;
+        if !m.poke(*addr, &bytes) {
+            return Err(RunError::Preload {
+                path: path.clone(),
+                addr: *addr,
+                reason: format!("{} bytes there do not fit one memory region of the board", bytes.len()),
+            });
+        }
+    }
+    if !opts.preload.is_empty() {
+        m.reset();
+    }
     let tmp105 = opts.board.device_of_model("tmp105").map(|d| d.name.clone());
     if let (Some(dev), Some(p)) = (&tmp105, &opts.temperature) {
         m.set_temperature(dev, p.milli_c_at(0));

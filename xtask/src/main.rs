@@ -74,15 +74,18 @@ enum Task {
     },
     /// What CI runs (.ci/run): the same as `test`.
     Ci,
-    /// Sign a firmware image in MCUboot's format (header 0x200, SHA-256 and Ed25519 TLVs), as
-    /// `imgtool sign --header-size 0x200 --align 4 --pad-header` does, byte for byte.
+    /// Sign a firmware image in MCUboot's format (SHA-256 and Ed25519 TLVs), as `imgtool sign
+    /// --header-size 0x400 --align 4 --pad-header` does, byte for byte.
+    ///
+    /// The header is 0x400 bytes by default: the A/B layout's (firmware/bsp/build.rs), where an
+    /// image linked for a slot (`TWINBED_SLOT=a|b`) starts its code.
     ///
     /// The input is an ELF (its loadable segments, flattened from the lowest address; gaps
     /// read 0xff as erased flash) or a raw binary. Without --key, the repository's development
     /// key signs (firmware/mcuimage/keys/dev-ed25519.pem: public, never for devices in the
     /// field). `imgtool verify -k KEY IMAGE` accepts the result.
     #[command(
-        after_help = "Examples:\n  cargo xtask sign firmware/target/thumbv7m-none-eabi/release/app --version 1.2.0 -o app-1.2.0.img\n  cargo xtask sign app.bin --version 2.0.0+7 --key my-key.pem --slot-size 0x80000 -o app.img"
+        after_help = "Examples:\n  cargo xtask sign firmware/target/thumbv7m-none-eabi/release/app --version 1.2.0 -o app-1.2.0.img\n  cargo xtask sign app.bin --version 2.0.0+7 --key my-key.pem --slot-size 0x80000 --confirm -o app.img"
     )]
     Sign {
         /// ELF or raw binary to sign.
@@ -97,6 +100,13 @@ enum Task {
         /// Slot size in bytes (e.g. 0x80000): fail if the image does not fit. 0: no check.
         #[arg(long, default_value = "0", value_parser = parse_u32)]
         slot_size: u32,
+        /// Header size (imgtool's --header-size).
+        #[arg(long, default_value = "0x400", value_parser = parse_u32)]
+        header_size: u32,
+        /// Pad to --slot-size and mark the image confirmed in the slot's trailer (imgtool's
+        /// --pad --confirm): a factory image, booted without a trial.
+        #[arg(long)]
+        confirm: bool,
         /// Where to write the signed image.
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
@@ -149,7 +159,9 @@ fn main() -> ExitCode {
         }
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Ci => test(&[]),
-        Task::Sign { input, version, key, slot_size, output } => sign(input, version, key, slot_size, output),
+        Task::Sign { input, version, key, slot_size, header_size, confirm, output } => {
+            sign(input, version, key, slot_size, header_size, confirm, output)
+        }
         Task::Bench { bench: None } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             cmd.build(); // fills in the subcommands' usage names (`cargo xtask bench`)
@@ -448,9 +460,12 @@ fn sign(
     version: String,
     key: Option<PathBuf>,
     slot_size: u32,
+    header_size: u32,
+    confirm: bool,
     output: PathBuf,
 ) -> Result<ExitCode> {
-    let req = twinbed::image::SignRequest { input, output, version, key, slot_size };
+    let header_size = u16::try_from(header_size).context("--header-size must be below 64 KiB")?;
+    let req = twinbed::image::SignRequest { input, output, version, key, slot_size, header_size, confirm };
     let s = twinbed::image::sign_file(&req)?;
     println!(
         "xtask: signed {} ({} bytes of payload from 0x{:08x}) -> {} ({} bytes), version {}, {}",

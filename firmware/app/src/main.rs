@@ -4,13 +4,19 @@
 //! I2C and prints one reading line, sleeping with WFI in between. With the `test-mode` feature it
 //! exits through semihosting after `TWINBED_SAMPLES` samples (default 5), so tests and
 //! `cargo run` end by themselves.
+//!
+//! Built for an A/B slot (`TWINBED_SLOT=a|b`, booted by firmware/boot), it reports the slot it
+//! runs from and, when the bootloader started its trial, runs a health check (the sensor answers)
+//! and confirms the image (`abboot::confirm`); otherwise the next boot reverts it. The
+//! `fail-health-check` feature makes the health check fail: an image that never confirms, for
+//! testing reverts.
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
 use panic_semihosting as _;
 use tmp105::{Resolution, Tmp105};
-use twinbed_bsp::{clock, i2c::SbConI2c, map, println, testbed};
+use twinbed_bsp::{clock, flash::Flash, i2c::SbConI2c, map, println, testbed};
 
 /// Time between two samples.
 const SAMPLE_PERIOD_MS: u32 = 1000;
@@ -46,11 +52,18 @@ fn main() -> ! {
     );
 
     let mut sensor = Tmp105::new(SbConI2c::new(map::I2C_SENSORS), map::TMP105_ADDR);
-    match sensor.set_resolution(Resolution::Bits12) {
+    let sensor_ok = match sensor.set_resolution(Resolution::Bits12) {
         Ok(()) => {
-            println!("sensor: TMP105 at 0x{:02x} on I2C 0x{:08x}, 12-bit", map::TMP105_ADDR, map::I2C_SENSORS)
+            println!("sensor: TMP105 at 0x{:02x} on I2C 0x{:08x}, 12-bit", map::TMP105_ADDR, map::I2C_SENSORS);
+            true
         }
-        Err(e) => println!("sensor: TMP105 at 0x{:02x} not answering: {:?}", map::TMP105_ADDR, e),
+        Err(e) => {
+            println!("sensor: TMP105 at 0x{:02x} not answering: {:?}", map::TMP105_ADDR, e);
+            false
+        }
+    };
+    if let Some(slot) = map::ab::LINKED_SLOT {
+        update_status(slot, sensor_ok);
     }
 
     let mut next_ms = SAMPLE_PERIOD_MS;
@@ -71,5 +84,30 @@ fn main() -> ! {
             println!("test mode: {} samples taken, exiting", index);
             cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
         }
+    }
+}
+
+/// Reports the slot this image runs from, and confirms it if it runs on trial and is healthy.
+fn update_status(slot: char, healthy: bool) {
+    let own = if slot == 'A' { abboot::Slot::A } else { abboot::Slot::B };
+    let layout = abboot::Layout::new(map::ab::SLOT_A, map::ab::SLOT_B);
+    let Some(mut flash) = Flash::take() else {
+        println!("update: slot {slot}; no flash controller, slot state unknown");
+        return;
+    };
+    match abboot::state(&mut flash, &layout, own) {
+        Ok(abboot::SlotState::Trial) => {
+            let healthy = healthy && cfg!(not(feature = "fail-health-check"));
+            if !healthy {
+                println!("update: slot {slot} on trial, health check FAILED: not confirming (the next boot reverts it)");
+                return;
+            }
+            match abboot::confirm(&mut flash, &layout, own) {
+                Ok(()) => println!("update: slot {slot} on trial, health check passed: confirmed"),
+                Err(e) => println!("update: slot {slot} on trial, confirming failed: {e:?}"),
+            }
+        }
+        Ok(state) => println!("update: running from slot {slot} ({state})"),
+        Err(e) => println!("update: slot {slot}, state unreadable: {e:?}"),
     }
 }

@@ -10,3 +10,28 @@ pub const I2C_SENSORS: usize = 0x4002_A000;
 pub const TMP105_ADDR: u8 = 0x48;
 /// twinbed's NOR flash controller (a testbed device; QEMU reads 0 there).
 pub const FLASH_CTRL: usize = 0x4003_0000;
+
+/// The A/B update layout of SSRAM1, the flash the [`crate::flash`] controller programs (flash
+/// offsets equal addresses: the flash starts at 0). `firmware/bsp/build.rs` links programs for
+/// these places (`TWINBED_SLOT=boot|a|b`); keep the two in step.
+pub mod ab {
+    use core::ops::Range;
+
+    /// The bootloader.
+    pub const BOOT: Range<u32> = 0x0000_0000..0x0002_0000;
+    /// Slot A (512 KiB): an MCUboot image (header, code, TLVs), its trailer in the last bytes.
+    pub const SLOT_A: Range<u32> = 0x0002_0000..0x000A_0000;
+    /// Slot B (512 KiB).
+    pub const SLOT_B: Range<u32> = 0x000A_0000..0x0012_0000;
+    /// The MCUboot image header before the code (`imgtool sign --header-size 0x400`): 1 KiB, so
+    /// that the vector table after it has the 1 KiB alignment cortex-m-rt requires.
+    pub const HEADER: u32 = 0x400;
+
+    /// The slot this program was linked for (`TWINBED_SLOT` at build time): `Some('A')`,
+    /// `Some('B')`, or `None` for a plain or bootloader build.
+    pub const LINKED_SLOT: Option<char> = match option_env!("TWINBED_SLOT") {
+        Some(s) if s.len() == 1 && s.as_bytes()[0] == b'a' => Some('A'),
+        Some(s) if s.len() == 1 && s.as_bytes()[0] == b'b' => Some('B'),
+        _ => None,
+    };
+}

@@ -108,6 +108,9 @@ pub struct RunConfig {
     pub sample_hook: Option<u32>,
     /// Temperature (milli-°C) to set before the guest starts, if the board has a TMP105.
     pub initial_temperature: Option<i32>,
+    /// Raw files to put into memory before the guest starts, at these addresses (QEMU's generic
+    /// loader, `-device loader,file=F,addr=A,force-raw=on`), after the ELF.
+    pub preload: Vec<(u32, PathBuf)>,
 }
 
 /// A point where the guest is about to read its sensors (the sample hook's arguments).
@@ -199,6 +202,9 @@ pub fn command_line(cfg: &RunConfig, qmp: &Path, gdb: Option<&Path>) -> Result<V
         }
     }
     args.extend(["-kernel".into(), cfg.elf.display().to_string()]);
+    for (addr, file) in &cfg.preload {
+        args.extend(["-device".into(), format!("loader,file={},addr=0x{addr:x},force-raw=on", file.display())]);
+    }
     Ok(args)
 }
 

@@ -54,6 +54,11 @@ enum Command {
         /// cycle and instruction counts are the same with each; only speed differs.
         #[arg(long, value_enum, default_value_t = Jit::Auto)]
         jit: Jit,
+        /// Put a raw file into memory before the guest starts: `ADDR:FILE` (ADDR in hex with
+        /// 0x, or decimal), e.g. a signed image into an A/B slot next to the bootloader ELF.
+        /// Repeatable.
+        #[arg(long, value_name = "ADDR:FILE", value_parser = parse_load)]
+        load: Vec<(u32, PathBuf)>,
     },
 }
 
@@ -61,8 +66,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     twinbed::init_logging(cli.verbose);
     match cli.command {
-        Command::Run { elf, engine, board, timeout, temperature, jit } => {
-            let code = run(elf, engine, &board, timeout, temperature, jit);
+        Command::Run { elf, engine, board, timeout, temperature, jit, load } => {
+            let code = run(elf, engine, &board, timeout, temperature, jit, load);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }
@@ -75,6 +80,7 @@ fn run(
     timeout: u64,
     temperature: Option<TemperatureProfile>,
     jit: Jit,
+    load: Vec<(u32, PathBuf)>,
 ) -> i32 {
     let board = match Board::load(board) {
         Ok(b) => b,
@@ -85,6 +91,7 @@ fn run(
     opts.timeout = Duration::from_secs(timeout);
     opts.temperature = temperature;
     opts.jit = jit;
+    opts.preload = load;
     let stdout = std::io::stdout();
     let mut print = |line: &str| {
         let mut out = stdout.lock();
@@ -102,6 +109,20 @@ fn run(
         },
         Err(e) => fail(&e),
     }
+}
+
+/// `ADDR:FILE`.
+fn parse_load(s: &str) -> Result<(u32, PathBuf), String> {
+    let (addr, file) = s.split_once(':').ok_or_else(|| format!("`{s}`: expected ADDR:FILE, e.g. 0x20000:app-a.img"))?;
+    let addr = match addr.strip_prefix("0x").or_else(|| addr.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(&h.replace('_', ""), 16),
+        None => addr.replace('_', "").parse(),
+    }
+    .map_err(|_| format!("`{addr}` is not an address (0x-hex or decimal)"))?;
+    if file.is_empty() {
+        return Err(format!("`{s}`: no file after the colon"));
+    }
+    Ok((addr, PathBuf::from(file)))
 }
 
 fn fail(e: &dyn std::fmt::Display) -> i32 {
