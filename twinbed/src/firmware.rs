@@ -160,9 +160,20 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
     let dir = repo_root().join("firmware");
     let target_dir = target_dir(variant);
     let mut cmd = clean_command("cargo", &dir);
-    // The benchmark firmware (sha2, ed25519) builds only for `cargo xtask bench`.
-    cmd.args(["build", "--release", "--quiet", "--workspace", "--exclude", "twinbed-bench", "--target-dir"])
-        .arg(&target_dir);
+    // The benchmark firmware (sha2, ed25519) builds only for `cargo xtask bench`, the
+    // bootloader only for its area (`build_ab`).
+    cmd.args([
+        "build",
+        "--release",
+        "--quiet",
+        "--workspace",
+        "--exclude",
+        "twinbed-bench",
+        "--exclude",
+        "twinbed-boot",
+        "--target-dir",
+    ])
+    .arg(&target_dir);
     if let Variant::Test { samples } = variant {
         cmd.args(["--features", "twinbed-app/test-mode"]).env("TWINBED_SAMPLES", samples.to_string());
     }
@@ -172,6 +183,51 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
     }
     let out = target_dir.join(TARGET).join("release");
     Ok(Firmware { app: out.join("app"), panic: out.join("panic"), dir: out })
+}
+
+/// The A/B update firmware: the bootloader and the test-mode app linked for each slot.
+#[derive(Clone, Debug)]
+pub struct AbFirmware {
+    /// The bootloader (`firmware/boot`), linked at 0.
+    pub boot: PathBuf,
+    /// The test-mode app linked for slot A.
+    pub app_a: PathBuf,
+    /// The test-mode app linked for slot B.
+    pub app_b: PathBuf,
+    /// The test-mode app for slot B whose health check fails (feature `fail-health-check`).
+    pub app_b_unhealthy: PathBuf,
+}
+
+/// Builds the A/B firmware: the bootloader (`--profile boot`, `TWINBED_SLOT=boot`) and the
+/// test-mode app (`samples` samples, then exit) for slots A and B, and for slot B once more
+/// with a failing health check. Each goes to its own target dir under `firmware/target/ab-*`
+/// (the slot changes the binary). Compiler output goes to this process's stderr.
+pub fn build_ab(samples: u32, log: &mut dyn FnMut(&str)) -> Result<AbFirmware, BuildError> {
+    ensure_target(log)?;
+    let dir = repo_root().join("firmware");
+    let base = dir.join("target");
+    let build = |package: &str, slot: &str, profile: &str, features: &str, name: &str| {
+        let target_dir = base.join(format!("ab-{name}"));
+        let mut cmd = clean_command("cargo", &dir);
+        cmd.args(["build", "--quiet", "--profile", profile, "--package", package, "--target-dir"])
+            .arg(&target_dir)
+            .env("TWINBED_SLOT", slot)
+            .env("TWINBED_SAMPLES", samples.to_string());
+        if !features.is_empty() {
+            cmd.args(["--features", features]);
+        }
+        let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
+        if !status.success() {
+            return Err(BuildError::Cargo { dir: dir.clone(), status });
+        }
+        Ok(target_dir.join(TARGET).join(profile))
+    };
+    let boot = build("twinbed-boot", "boot", "boot", "", "boot")?.join("boot");
+    let app_a = build("twinbed-app", "a", "release", "test-mode", "a")?.join("app");
+    let app_b = build("twinbed-app", "b", "release", "test-mode", "b")?.join("app");
+    let app_b_unhealthy =
+        build("twinbed-app", "b", "release", "test-mode,fail-health-check", "b-unhealthy")?.join("app");
+    Ok(AbFirmware { boot, app_a, app_b, app_b_unhealthy })
 }
 
 /// Sizes of the benchmark firmware (`firmware/bench`), fixed at build time through

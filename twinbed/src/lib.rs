@@ -331,6 +331,18 @@ pub mod testkit {
         fw
     }
 
+    /// The A/B firmware (bootloader, slot-linked test-mode apps of 2 samples), built once
+    /// per test process.
+    pub fn ab_firmware() -> firmware::AbFirmware {
+        static BUILT: OnceLock<firmware::AbFirmware> = OnceLock::new();
+        BUILT
+            .get_or_init(|| {
+                firmware::build_ab(2, &mut |m| eprintln!("testkit: {m}"))
+                    .unwrap_or_else(|e| panic!("building the A/B firmware failed: {e}"))
+            })
+            .clone()
+    }
+
     /// The test-mode firmware ([`TEST_SAMPLES`] samples, then exit 0).
     pub fn test_firmware() -> Firmware {
         firmware(Variant::Test { samples: TEST_SAMPLES })

@@ -113,7 +113,8 @@ fn run(
 
 /// `ADDR:FILE`.
 fn parse_load(s: &str) -> Result<(u32, PathBuf), String> {
-    let (addr, file) = s.split_once(':').ok_or_else(|| format!("`{s}`: expected ADDR:FILE, e.g. 0x20000:app-a.img"))?;
+    let (addr, file) =
+        s.split_once(':').ok_or_else(|| format!("`{s}`: expected ADDR:FILE, e.g. 0x20000:app-a.img"))?;
     let addr = match addr.strip_prefix("0x").or_else(|| addr.strip_prefix("0X")) {
         Some(h) => u32::from_str_radix(&h.replace('_', ""), 16),
         None => addr.replace('_', "").parse(),
