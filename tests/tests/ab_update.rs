@@ -58,12 +58,16 @@ fn device(fw: &twinbed::firmware::AbFirmware, dir: &Path) -> Machine {
 /// nothing boots); returns the console and the exit status.
 fn boot(m: &mut Machine) -> (String, i32) {
     let mut out = Vec::new();
-    let status = loop {
-        match m.run(250_000_000) {
-            Stop::Exit(code) => break code,
-            Stop::Budget => panic!("no exit within 10 s of virtual time:\n{}", text(&out)),
-            other => panic!("unexpected stop {other:?}:\n{}", text(&out)),
-        }
+    let status = match m.run(250_000_000) {
+        Stop::Exit(code) => code,
+        Stop::Budget => panic!(
+            "no exit within 10 s of virtual time:\n{}",
+            text(&m.take_output().into_iter().map(|(_, b)| b).collect::<Vec<_>>())
+        ),
+        other => panic!(
+            "unexpected stop {other:?}:\n{}",
+            text(&m.take_output().into_iter().map(|(_, b)| b).collect::<Vec<_>>())
+        ),
     };
     out.extend(m.take_output().into_iter().map(|(_, b)| b));
     // Power cycle for the next boot: RAM cleared, flash kept.
