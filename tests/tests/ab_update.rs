@@ -194,3 +194,44 @@ fn tampered_and_foreign_images_are_rejected_and_the_running_image_keeps_running(
         assert!(has(&c, "boot: booting slot A (1.0.0+0)"), "{what}: A keeps running:\n{c}");
     }
 }
+
+/// Interop: our bootloader boots an image that `imgtool sign` (MCUboot's own tool, from PyPI)
+/// signed with the development key. Skipped, saying so, where imgtool is missing, unless
+/// `TWINBED_REQUIRE_IMGTOOL=1` (set by `cargo xtask test`, which installs it).
+#[test]
+fn the_bootloader_boots_an_image_signed_by_imgtool() {
+    let imgtool_here = std::process::Command::new("python3")
+        .args(["-c", "import imgtool.main"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !imgtool_here {
+        assert!(
+            std::env::var("TWINBED_REQUIRE_IMGTOOL").is_err(),
+            "imgtool is required here: python3 -m pip install imgtool==2.5.0"
+        );
+        eprintln!("SKIPPED: python3 cannot import imgtool (python3 -m pip install imgtool==2.5.0)");
+        return;
+    }
+    let (fw, dir) = fw_and_dir();
+    let (payload, load_addr) = twinbed::image::flatten_elf(&std::fs::read(&fw.app_b).unwrap()).unwrap();
+    assert_eq!(load_addr, SLOT_B + u32::from(HEADER_SIZE));
+    let bin = dir.path().join("app-b.bin");
+    std::fs::write(&bin, payload).unwrap();
+    let img = dir.path().join("app-b-imgtool.img");
+    let key = twinbed::firmware::repo_root().join("firmware/mcuimage/keys/dev-ed25519.pem");
+    let out = std::process::Command::new("python3")
+        .args(["-m", "imgtool.main", "sign", "--header-size", "0x400", "--align", "4", "--version", "1.3.0"])
+        .args(["--pad-header", "--slot-size", "0x80000", "--pad", "-k"])
+        .arg(&key)
+        .arg(&bin)
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "imgtool sign: {}", String::from_utf8_lossy(&out.stderr));
+    let mut m = device(&fw, dir.path());
+    assert!(m.poke(SLOT_B, &std::fs::read(&img).unwrap()));
+    let (c, _) = boot(&mut m);
+    assert!(has(&c, "update: slot B on trial, health check passed: confirmed"), "{c}");
+    let (c, _) = boot(&mut m);
+    assert!(has(&c, "boot: booting slot B (1.3.0+0)"), "{c}");
+}

@@ -338,6 +338,7 @@ fn test(cargo_args: &[String]) -> Result<ExitCode> {
     say("host workspace tests (cargo test --workspace)");
     let mut host = Command::new(&cargo);
     host.current_dir(&root).args(["test", "--workspace"]).args(cargo_args);
+    host.env("TWINBED_REQUIRE_IMGTOOL", "1");
     run_tests(&mut host, &mut counts)?;
     // One closing line for the whole suite (each cargo test binary prints its own).
     println!("xtask: {} passed, {} failed, {} skipped", counts.passed, counts.failed, counts.ignored);
