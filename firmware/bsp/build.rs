@@ -25,8 +25,12 @@ fn main() {
     let memory = match slot.as_str() {
         "" => include_str!("memory.x").to_owned(),
         "boot" => memory_x("the A/B bootloader area", BOOT.0, BOOT.1),
-        "a" => memory_x("slot A, after the image header", SLOT_A.0 + HEADER, SLOT_A.1 - HEADER - TRAILER_PAGE),
-        "b" => memory_x("slot B, after the image header", SLOT_B.0 + HEADER, SLOT_B.1 - HEADER - TRAILER_PAGE),
+        "a" => {
+            memory_x("slot A, after the image header", SLOT_A.0 + HEADER, SLOT_A.1 - HEADER - TRAILER_PAGE)
+        }
+        "b" => {
+            memory_x("slot B, after the image header", SLOT_B.0 + HEADER, SLOT_B.1 - HEADER - TRAILER_PAGE)
+        }
         other => panic!("TWINBED_SLOT={other:?}: expected `a`, `b`, `boot` or nothing"),
     };
     fs::write(out.join("memory.x"), memory).expect("write memory.x to OUT_DIR");

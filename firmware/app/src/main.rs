@@ -54,7 +54,11 @@ fn main() -> ! {
     let mut sensor = Tmp105::new(SbConI2c::new(map::I2C_SENSORS), map::TMP105_ADDR);
     let sensor_ok = match sensor.set_resolution(Resolution::Bits12) {
         Ok(()) => {
-            println!("sensor: TMP105 at 0x{:02x} on I2C 0x{:08x}, 12-bit", map::TMP105_ADDR, map::I2C_SENSORS);
+            println!(
+                "sensor: TMP105 at 0x{:02x} on I2C 0x{:08x}, 12-bit",
+                map::TMP105_ADDR,
+                map::I2C_SENSORS
+            );
             true
         }
         Err(e) => {

@@ -36,7 +36,9 @@ impl fmt::Display for Reject {
         match self {
             Reject::Image(e) => write!(f, "{e}"),
             Reject::Read(off) => write!(f, "flash read failed at +0x{off:x}"),
-            Reject::HeaderSize(s) => write!(f, "header size 0x{s:x}, but images are linked after 0x{:x}", ab::HEADER),
+            Reject::HeaderSize(s) => {
+                write!(f, "header size 0x{s:x}, but images are linked after 0x{:x}", ab::HEADER)
+            }
         }
     }
 }
@@ -46,10 +48,12 @@ impl fmt::Display for Reject {
 fn check(flash: &mut Flash, _slot: abboot::Slot, area: Range<u32>) -> Result<abboot::Version, Reject> {
     let start = area.start;
     let mut read = |off: u32, buf: &mut [u8]| flash.read(start + off, buf);
-    let image = mcuimage::verify_from(&mut read, area.end - area.start, &mcuimage::DEV_PUBLIC_KEY)
-        .map_err(|e| match e {
-            mcuimage::VerifyError::Image(e) => Reject::Image(e),
-            mcuimage::VerifyError::Read { offset, .. } => Reject::Read(offset),
+    let image =
+        mcuimage::verify_from(&mut read, area.end - area.start, &mcuimage::DEV_PUBLIC_KEY).map_err(|e| {
+            match e {
+                mcuimage::VerifyError::Image(e) => Reject::Image(e),
+                mcuimage::VerifyError::Read { offset, .. } => Reject::Read(offset),
+            }
         })?;
     if u32::from(image.header().hdr_size) != ab::HEADER {
         return Err(Reject::HeaderSize(image.header().hdr_size));
@@ -70,7 +74,9 @@ fn main() -> ! {
     twinbed_bsp::uart::Uart::console().enable_tx();
     println!("boot: twinbed A/B bootloader {}", env!("CARGO_PKG_VERSION"));
     let Some(mut flash) = Flash::take() else {
-        println!("boot: no flash controller (ID reads 0: not twinbed's engine); cannot record trials, halting");
+        println!(
+            "boot: no flash controller (ID reads 0: not twinbed's engine); cannot record trials, halting"
+        );
         fail();
     };
     let layout = abboot::Layout::new(ab::SLOT_A, ab::SLOT_B);
@@ -104,4 +110,5 @@ fn main() -> ! {
 }
 
 // The flash driver's page size is the layout's erase unit: the slots must be whole pages.
-const _: () = assert!(ab::SLOT_A.start % flash::PAGE_SIZE as u32 == 0 && ab::SLOT_B.end % flash::PAGE_SIZE as u32 == 0);
+const _: () =
+    assert!(ab::SLOT_A.start % flash::PAGE_SIZE as u32 == 0 && ab::SLOT_B.end % flash::PAGE_SIZE as u32 == 0);

@@ -203,7 +203,10 @@ pub fn command_line(cfg: &RunConfig, qmp: &Path, gdb: Option<&Path>) -> Result<V
     }
     args.extend(["-kernel".into(), cfg.elf.display().to_string()]);
     for (addr, file) in &cfg.preload {
-        args.extend(["-device".into(), format!("loader,file={},addr=0x{addr:x},force-raw=on", file.display())]);
+        args.extend([
+            "-device".into(),
+            format!("loader,file={},addr=0x{addr:x},force-raw=on", file.display()),
+        ]);
     }
     Ok(args)
 }
