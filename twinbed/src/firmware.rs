@@ -39,36 +39,32 @@ impl Firmware {
         self.dir.join(name)
     }
 
-    /// Names of the conformance programs (the `twinbed-selftest` binaries besides `panic`),
-    /// sorted, read from firmware/selftest/src/bin/.
+    /// Names of the conformance programs (the `twinbed-selftest` binaries besides `panic` and
+    /// the `native-*` ones), sorted, read from firmware/selftest/src/bin/.
     pub fn conformance_programs() -> Vec<String> {
-        let dir = repo_root().join("firmware/selftest/src/bin");
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
-            .filter(|n| n != "panic" && !n.starts_with(NATIVE_PREFIX))
-            .collect();
-        names.sort();
-        names
+        selftest_bins(|n| n != "panic" && !n.starts_with(NATIVE_PREFIX))
     }
 
     /// The self-checking programs for twinbed's own engine only (`native-*` bins of
     /// firmware/selftest: testbed devices QEMU does not have; there they must detect that and
     /// exit 0), sorted.
     pub fn native_programs() -> Vec<String> {
-        let dir = repo_root().join("firmware/selftest/src/bin");
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
-            .filter(|n| n.starts_with(NATIVE_PREFIX))
-            .collect();
-        names.sort();
-        names
+        selftest_bins(|n| n.starts_with(NATIVE_PREFIX))
     }
+}
+
+/// The `twinbed-selftest` binaries whose names `keep` accepts, sorted.
+fn selftest_bins(keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let dir = repo_root().join("firmware/selftest/src/bin");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+        .filter(|n| keep(n))
+        .collect();
+    names.sort();
+    names
 }
 
 /// Name prefix of the self-checking programs that test twinbed's testbed devices.
