@@ -236,80 +236,20 @@ fn the_bootloader_boots_an_image_signed_by_imgtool() {
     assert!(has(&c, "boot: booting slot B (1.3.0+0)"), "{c}");
 }
 
-/// The version the bootloader booted, from its `boot: booting slot X (V)` line.
-fn booted(console: &str) -> Option<(char, String)> {
-    console.lines().find_map(|l| {
-        let rest = l.strip_prefix("boot: booting slot ")?;
-        let slot = rest.chars().next()?;
-        let v = rest.split_once('(')?.1.split_once(')')?.0;
-        Some((slot, v.to_owned()))
-    })
-}
-
-/// Cuts power at every flash operation of an update's boots (trial start, confirm), each in
-/// four seeded torn variants, on the real bootloader and app: the device always boots a signed
-/// image of a version it had (1.0.0 or 1.1.0), ends on B confirmed or on A, and from A the
-/// update can be retried and completes. The operations of the download itself come with the
-/// OTA agent (not built yet).
+/// `cargo xtask sweep`'s sweep (twinbed::sweep): a power cut, in four seeded torn variants,
+/// at every flash operation of an update's boots (trial start, confirm), on the real bootloader
+/// and app. The device always boots A 1.0.0 or B 1.1.0, ends on B or on A, and from A the update
+/// completes when applied again. (The download's operations come with the OTA agent.)
 #[test]
 fn a_power_cut_at_any_flash_operation_of_an_update_never_bricks() {
-    let (fw, dir) = fw_and_dir();
-    let pending_b = sign(dir.path(), &fw.app_b, "1.1.0", false);
-    let mut base = device(&fw, dir.path());
-    assert!(base.poke(SLOT_B, &pending_b));
-    let first = base.flash_ops();
-    let mut probe = base.clone();
-    boot(&mut probe);
-    boot(&mut probe);
-    let ops = probe.flash_ops() - first;
-    assert!(ops >= 2, "an update's boots program the trailer (trial, confirm): {ops} operations");
-
-    let (mut cuts, mut on_b, mut on_a) = (0, 0, 0);
-    for i in 0..ops {
-        for seed in 0..4u64 {
-            let mut m = base.clone();
-            m.set_stop_at_flash_op(Some(first + i));
-            loop {
-                match m.run(250_000_000) {
-                    Stop::FlashOp { .. } => break,
-                    Stop::Exit(_) => m.power_on(),
-                    other => panic!("op {i}: unexpected stop {other:?}"),
-                }
-            }
-            let _ = m.take_output();
-            assert!(m.power_cut(seed).is_some(), "op {i} is in flight when the power goes");
-            m.power_on();
-            cuts += 1;
-            let mut last = None;
-            for k in 0..3 {
-                let (c, status) = boot(&mut m);
-                let what = format!("cut at op {i} (seed {seed}), boot {k}");
-                assert_eq!(status, 0, "{what}: the device must boot:\n{c}");
-                let (slot, v) = booted(&c).unwrap_or_else(|| panic!("{what}: nothing booted:\n{c}"));
-                assert!(
-                    (slot, v.as_str()) == ('A', "1.0.0+0") || (slot, v.as_str()) == ('B', "1.1.0+0"),
-                    "{what}: booted {slot} {v}:\n{c}"
-                );
-                last = Some(slot);
-            }
-            if last == Some('B') {
-                on_b += 1;
-                continue;
-            }
-            on_a += 1;
-            // Stayed on the old image: the update can be done again (the OTA agent would erase
-            // and rewrite slot B) and then completes.
-            assert!(m.poke(SLOT_B, &pending_b));
-            m.reset();
-            boot(&mut m);
-            let (c, _) = boot(&mut m);
-            assert_eq!(
-                booted(&c),
-                Some(('B', "1.1.0+0".to_owned())),
-                "cut at op {i} (seed {seed}): retry:\n{c}"
-            );
-        }
-    }
-    eprintln!("power-cut sweep of an update's boots: {ops} flash operations, {cuts} cuts, {on_b} ended on B, {on_a} stayed on A and completed on retry, 0 bricked");
-    assert_eq!(on_a + on_b, cuts);
+    let fw = testkit::ab_firmware();
+    let board = twinbed::Board::builtin("mps2-an385").unwrap();
+    let opts = twinbed::sweep::SweepOptions::default();
+    let r = twinbed::sweep::run(&fw, &board, &opts, &mut |m| eprintln!("sweep: {m}")).unwrap();
+    eprintln!("{r:?}");
+    assert_eq!(r.bricked, 0, "{:#?}", r.failures);
+    assert!(r.operations >= 2, "the trial and the confirm are flash operations: {r:?}");
+    assert_eq!(r.cuts, r.operations * opts.variants);
+    assert_eq!(r.completed + r.stayed_old, r.cuts);
+    assert!(r.completed > 0 && r.stayed_old > 0, "cuts land on both sides of the confirm: {r:?}");
 }

@@ -9,6 +9,7 @@ pub mod firmware;
 pub mod image;
 mod native;
 pub mod profile;
+pub mod sweep;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
