@@ -182,6 +182,9 @@ fn tampered_and_foreign_images_are_rejected_and_the_running_image_keeps_running(
     sign_file(&req).unwrap();
     cases.push(("another key", std::fs::read(&foreign_path).unwrap()));
 
+    // An image for the other slot: app A (linked for slot A), signed as a newer version, put
+    // into slot B.
+    cases.push(("linked for slot A", sign(dir.path(), &fw.app_a, "1.2.0", false)));
     for (what, image) in cases {
         let mut m = device(&fw, dir.path());
         assert!(m.poke(SLOT_B, &image));

@@ -20,7 +20,7 @@ use cortex_m_semihosting::debug;
 use embedded_storage::nor_flash::ReadNorFlash;
 use panic_semihosting as _;
 use twinbed_bsp::flash::{self, Flash};
-use twinbed_bsp::map::ab;
+use twinbed_bsp::map::{self, ab};
 use twinbed_bsp::println;
 
 /// Why an image was refused.
@@ -29,6 +29,11 @@ enum Reject {
     Image(mcuimage::ImageError),
     Read(u32),
     HeaderSize(u16),
+    /// The reset vector points outside this slot's image: linked for the other slot (or
+    /// another layout).
+    WrongSlot(u32),
+    /// The initial stack pointer is outside this board's RAM: built for another board.
+    WrongBoard(u32),
 }
 
 impl fmt::Display for Reject {
@@ -38,6 +43,10 @@ impl fmt::Display for Reject {
             Reject::Read(off) => write!(f, "flash read failed at +0x{off:x}"),
             Reject::HeaderSize(s) => {
                 write!(f, "header size 0x{s:x}, but images are linked after 0x{:x}", ab::HEADER)
+            }
+            Reject::WrongSlot(pc) => write!(f, "linked for another slot (reset vector 0x{pc:08x})"),
+            Reject::WrongBoard(sp) => {
+                write!(f, "built for another board (initial stack 0x{sp:08x} outside RAM)")
             }
         }
     }
@@ -57,6 +66,19 @@ fn check(flash: &mut Flash, _slot: abboot::Slot, area: Range<u32>) -> Result<abb
         })?;
     if u32::from(image.header().hdr_size) != ab::HEADER {
         return Err(Reject::HeaderSize(image.header().hdr_size));
+    }
+    // The vector table right after the header: an image linked for this slot starts its code
+    // here, and its stack lies in this board's RAM.
+    let mut vt = [0u8; 8];
+    flash.read(start + ab::HEADER, &mut vt).map_err(|_| Reject::Read(ab::HEADER))?;
+    let sp = u32::from_le_bytes([vt[0], vt[1], vt[2], vt[3]]);
+    let reset = u32::from_le_bytes([vt[4], vt[5], vt[6], vt[7]]) & !1;
+    let code_start = flash.base() + start + ab::HEADER;
+    if !(code_start..code_start + image.header().img_size).contains(&reset) {
+        return Err(Reject::WrongSlot(reset));
+    }
+    if !(map::RAM_BASE..=map::RAM_BASE + map::RAM_SIZE).contains(&sp) {
+        return Err(Reject::WrongBoard(sp));
     }
     let v = image.version();
     Ok(abboot::Version { major: v.major, minor: v.minor, revision: v.revision, build: v.build_num })

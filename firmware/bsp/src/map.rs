@@ -8,6 +8,10 @@ pub const UART1: usize = 0x4000_5000;
 pub const I2C_SENSORS: usize = 0x4002_A000;
 /// 7-bit I2C address of the TMP105 temperature sensor on [`I2C_SENSORS`].
 pub const TMP105_ADDR: u8 = 0x48;
+/// Data RAM (ZBT SSRAM2/3) base.
+pub const RAM_BASE: u32 = 0x2000_0000;
+/// Data RAM size (4 MiB).
+pub const RAM_SIZE: u32 = 0x0040_0000;
 /// twinbed's NOR flash controller (a testbed device; QEMU reads 0 there).
 pub const FLASH_CTRL: usize = 0x4003_0000;
 
