@@ -256,3 +256,67 @@ fn a_power_cut_at_any_flash_operation_of_an_update_never_bricks() {
     assert_eq!(r.completed + r.stayed_old, r.cuts);
     assert!(r.completed > 0 && r.stayed_old > 0, "cuts land on both sides of the confirm: {r:?}");
 }
+
+/// The signed image of `elf` as the OTA feed carries it (not padded to the slot).
+fn signed(dir: &Path, elf: &Path, version: &str) -> Vec<u8> {
+    let out = dir.join(format!("feed-{version}.img"));
+    let req = SignRequest {
+        input: elf.to_owned(),
+        output: out.clone(),
+        version: version.into(),
+        key: None,
+        slot_size: SLOT_SIZE,
+        header_size: HEADER_SIZE,
+        confirm: false,
+    };
+    sign_file(&req).unwrap();
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn the_ota_agent_downloads_resumes_after_a_dropped_link_and_reboots_into_the_trial() {
+    let (fw, dir) = fw_and_dir();
+    let mut m = device(&fw, dir.path());
+    let image = signed(dir.path(), &fw.app_b, "1.1.0");
+    let half = (image.len() as u32 / 2) & !3;
+    let feed = m.ota_feed().expect("mps2-an385 has the OTA feed");
+    feed.offer(image.clone());
+    feed.set_available(half);
+    let (c, status) = boot(&mut m);
+    assert_eq!(status, 0, "{c}");
+    assert!(has(&c, "boot: booting slot A (1.0.0+0)"), "{c}");
+    assert!(
+        c.contains("ota: erasing slot B"),
+        "slot B held no image yet (zeroed memory reads as damaged):\n{c}"
+    );
+    assert!(
+        has(&c, &format!("ota: slot B: {half} of {} bytes stored; waiting for the rest", image.len())),
+        "{c}"
+    );
+
+    // The rest arrives; after a power cycle the agent resumes, verifies, marks and reboots.
+    m.ota_feed().unwrap().set_available(image.len() as u32);
+    let (c, status) = boot(&mut m);
+    assert_eq!(status, 0, "{c}");
+    assert!(has(&c, &format!("ota: slot B: resumed ({half} bytes were already stored)")), "{c}");
+    assert!(has(&c, "ota: update 1.1.0+0 stored in slot B and verified; rebooting into its trial"), "{c}");
+    assert!(has(&c, "update: slot B on trial, health check passed: confirmed"), "{c}");
+    assert!(has(&c, "ota: the update on offer is linked for slot B, which runs: nothing to do"), "{c}");
+    let (c, _) = boot(&mut m);
+    assert!(has(&c, "boot: booting slot B (1.1.0+0)"), "{c}");
+}
+
+#[test]
+fn the_ota_agent_does_not_retry_a_rejected_update() {
+    let (fw, dir) = fw_and_dir();
+    let mut m = device(&fw, dir.path());
+    m.ota_feed().unwrap().offer(signed(dir.path(), &fw.app_b_unhealthy, "1.1.0"));
+    let (c, _) = boot(&mut m);
+    assert!(
+        has(&c, "update: slot B on trial, health check FAILED: not confirming (the next boot reverts it)"),
+        "{c}"
+    );
+    let (c, _) = boot(&mut m);
+    assert!(has(&c, "boot: booting slot A (1.0.0+0)"), "{c}");
+    assert!(has(&c, "ota: slot B holds this update, rejected before: not retrying"), "{c}");
+}

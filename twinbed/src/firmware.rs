@@ -194,7 +194,8 @@ pub struct AbFirmware {
     pub app_b_unhealthy: PathBuf,
 }
 
-/// Builds the A/B firmware: the bootloader (`--profile boot`, `TWINBED_SLOT=boot`) and the
+/// Builds the A/B firmware (`--profile boot`, which keeps Ed25519 small): the bootloader
+/// (`TWINBED_SLOT=boot`) and the
 /// test-mode app (`samples` samples, then exit) for slots A and B, and for slot B once more
 /// with a failing health check. Each goes to its own target dir under `firmware/target/ab-*`
 /// (the slot changes the binary). Compiler output goes to this process's stderr.
@@ -219,10 +220,11 @@ pub fn build_ab(samples: u32, log: &mut dyn FnMut(&str)) -> Result<AbFirmware, B
         Ok(target_dir.join(TARGET).join(profile))
     };
     let boot = build("twinbed-boot", "boot", "boot", "", "boot")?.join("boot");
-    let app_a = build("twinbed-app", "a", "release", "test-mode", "a")?.join("app");
-    let app_b = build("twinbed-app", "b", "release", "test-mode", "b")?.join("app");
+    // The slot apps verify downloads with Ed25519 too: the `boot` profile keeps that small.
+    let app_a = build("twinbed-app", "a", "boot", "test-mode", "a")?.join("app");
+    let app_b = build("twinbed-app", "b", "boot", "test-mode", "b")?.join("app");
     let app_b_unhealthy =
-        build("twinbed-app", "b", "release", "test-mode,fail-health-check", "b-unhealthy")?.join("app");
+        build("twinbed-app", "b", "boot", "test-mode,fail-health-check", "b-unhealthy")?.join("app");
     Ok(AbFirmware { boot, app_a, app_b, app_b_unhealthy })
 }
 

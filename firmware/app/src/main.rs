@@ -13,6 +13,8 @@
 #![no_std]
 #![no_main]
 
+mod ota;
+
 use cortex_m_rt::entry;
 use panic_semihosting as _;
 use tmp105::{Resolution, Tmp105};
@@ -114,4 +116,7 @@ fn update_status(slot: char, healthy: bool) {
         Ok(state) => println!("update: running from slot {slot} ({state})"),
         Err(e) => println!("update: slot {slot}, state unreadable: {e:?}"),
     }
+    // The SysTick clock runs: sleep through erases instead of spinning on the controller.
+    flash.sleep_while_erasing(true);
+    ota::run(own, &mut flash, &layout);
 }

@@ -61,6 +61,7 @@ impl NorFlashError for Error {
 pub struct Flash {
     base: u32,
     size: u32,
+    sleep_while_erasing: bool,
 }
 
 impl Flash {
@@ -70,7 +71,15 @@ impl Flash {
         if reg(REG_ID) != ID || reg(REG_PAGE_SIZE) != PAGE_SIZE as u32 {
             return None;
         }
-        Some(Flash { base: reg(REG_BASE), size: reg(REG_SIZE) })
+        Some(Flash { base: reg(REG_BASE), size: reg(REG_SIZE), sleep_while_erasing: false })
+    }
+
+    /// Waits for erases (20 ms each) with WFI between looks at the controller instead of
+    /// spinning: for programs with a periodic interrupt running (the SysTick clock of
+    /// [`crate::init`]), which then sleep through an erase. Programming a word (40 µs) is
+    /// always polled.
+    pub fn sleep_while_erasing(&mut self, on: bool) {
+        self.sleep_while_erasing = on;
     }
 
     /// First address of the flash in the memory map.
@@ -90,6 +99,9 @@ impl Flash {
                     0 => Ok(()),
                     e => Err(Error::Controller(e)),
                 };
+            }
+            if cmd == CMD_ERASE && self.sleep_while_erasing {
+                cortex_m::asm::wfi();
             }
         }
     }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod flash;
 pub mod i2c;
 pub mod map;
+pub mod ota;
 pub mod testbed;
 pub mod uart;
 

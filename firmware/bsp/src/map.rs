@@ -12,6 +12,8 @@ pub const TMP105_ADDR: u8 = 0x48;
 pub const RAM_BASE: u32 = 0x2000_0000;
 /// Data RAM size (4 MiB).
 pub const RAM_SIZE: u32 = 0x0040_0000;
+/// twinbed's OTA feed, the host-side update channel of tests (a testbed device; QEMU reads 0).
+pub const OTA_FEED: usize = 0x4003_1000;
 /// twinbed's NOR flash controller (a testbed device; QEMU reads 0 there).
 pub const FLASH_CTRL: usize = 0x4003_0000;
 

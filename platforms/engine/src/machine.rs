@@ -480,6 +480,15 @@ impl Machine {
         self.reset();
     }
 
+    /// The board's OTA feed (`twinbed-ota-feed`), if it has one: offer an update image to the
+    /// firmware, all of it or part of it arrived.
+    pub fn ota_feed(&mut self) -> Option<&mut periph::OtaFeed> {
+        self.periphs.iter_mut().find_map(|p| match &mut p.model {
+            periph::Model::OtaFeed(f) => Some(f),
+            _ => None,
+        })
+    }
+
     /// Takes the console output produced so far.
     pub fn take_output(&mut self) -> Vec<(OutputSource, u8)> {
         std::mem::take(&mut self.out.bytes)

@@ -168,6 +168,7 @@ pub mod cmsdk_uart;
 pub mod mps2_fpgaio;
 pub mod mps2_scc;
 pub mod nor_flash;
+pub mod ota_feed;
 mod ptimer;
 pub mod sbcon_i2c;
 pub mod tmp105;
@@ -180,6 +181,7 @@ pub use cmsdk_uart::CmsdkUart;
 pub use mps2_fpgaio::Mps2FpgaIo;
 pub use mps2_scc::Mps2Scc;
 pub use nor_flash::NorFlash;
+pub use ota_feed::OtaFeed;
 pub use sbcon_i2c::{I2cDevice, SbConI2c};
 pub use tmp105::Tmp105;
 pub use unimplemented::Unimplemented;
@@ -367,6 +369,8 @@ pub enum Model {
     Unimplemented(Unimplemented),
     /// twinbed's NOR flash controller.
     NorFlash(NorFlash),
+    /// twinbed's OTA feed (the host-side update channel).
+    OtaFeed(OtaFeed),
 }
 
 impl Model {
@@ -381,6 +385,7 @@ impl Model {
         ("sbcon-i2c", 0),
         ("unimplemented", 0),
         ("twinbed-nor-flash", 1),
+        ("twinbed-ota-feed", 0),
         // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
         ("cmsdk-apb-watchdog", 1),
         ("pl022", 1),
@@ -419,6 +424,7 @@ impl Model {
             "mps2-scc" => Model::Scc(Mps2Scc::an385()),
             "sbcon-i2c" => Model::I2c(SbConI2c::new()),
             "unimplemented" => Model::Unimplemented(Unimplemented::new(&p.name, p.window())),
+            "twinbed-ota-feed" => Model::OtaFeed(OtaFeed::new()),
             "twinbed-nor-flash" => {
                 let region = p.memory.as_deref().and_then(|m| board.memory.iter().find(|r| r.name == m));
                 let Some(region) = region else {
@@ -466,6 +472,7 @@ impl Model {
             Model::I2c(d) => d,
             Model::Unimplemented(d) => d,
             Model::NorFlash(d) => d,
+            Model::OtaFeed(d) => d,
         }
     }
 
@@ -502,6 +509,7 @@ impl Device for Model {
             Model::I2c(d) => d.next_deadline(),
             Model::Unimplemented(d) => d.next_deadline(),
             Model::NorFlash(d) => d.next_deadline(),
+            Model::OtaFeed(d) => d.next_deadline(),
         }
     }
 
