@@ -3,9 +3,9 @@
 //! `cargo xtask sign`), booted again and again on one machine whose flash persists across power
 //! cycles. Each scenario checks what the bootloader and the app print.
 //!
-//! Not here yet (issue #4): the OTA agent writing the inactive slot over a channel, and the
-//! power-cut sweep over the whole update (the boot state machine's own sweep is in
-//! firmware/abboot/tests/power_cut.rs, on a simulated flash).
+//! The OTA agent downloads from the OTA feed (a testbed device standing in for the modem and
+//! MQTT path of issue #5). The boot state machine's own exhaustive sweep is in
+//! firmware/abboot/tests/power_cut.rs, on a simulated flash.
 
 use std::path::{Path, PathBuf};
 use twinbed::image::{sign_file, SignRequest, HEADER_SIZE};
@@ -239,22 +239,24 @@ fn the_bootloader_boots_an_image_signed_by_imgtool() {
     assert!(has(&c, "boot: booting slot B (1.3.0+0)"), "{c}");
 }
 
-/// `cargo xtask sweep`'s sweep (twinbed::sweep): a power cut, in four seeded torn variants,
-/// at every flash operation of an update's boots (trial start, confirm), on the real bootloader
-/// and app. The device always boots A 1.0.0 or B 1.1.0, ends on B or on A, and from A the update
-/// completes when applied again. (The download's operations come with the OTA agent.)
+/// `cargo xtask sweep`'s sweep (twinbed::sweep), quick: power cuts, seeded and torn, across a
+/// whole update (the OTA agent's erase and download, mark, trial, confirm) on the real
+/// bootloader and app. The device always boots A 1.0.0 or B 1.1.0, ends on B or on A, and from A
+/// a newer update completes.
 #[test]
 fn a_power_cut_at_any_flash_operation_of_an_update_never_bricks() {
     let fw = testkit::ab_firmware();
     let board = twinbed::Board::builtin("mps2-an385").unwrap();
-    let opts = twinbed::sweep::SweepOptions::default();
+    // Quick: every 2,500th operation and the first and last few, one torn variant each
+    // (`cargo xtask sweep` does about 32 cut points with four variants, `--full` every one).
+    let opts = twinbed::sweep::SweepOptions { variants: 1, stride: 2500, ..Default::default() };
     let r = twinbed::sweep::run(&fw, &board, &opts, &mut |m| eprintln!("sweep: {m}")).unwrap();
     eprintln!("{r:?}");
     assert_eq!(r.bricked, 0, "{:#?}", r.failures);
-    assert!(r.operations >= 2, "the trial and the confirm are flash operations: {r:?}");
-    assert_eq!(r.cuts, r.operations * opts.variants);
+    assert!(r.operations > 1000, "the download, mark, trial and confirm are flash operations: {r:?}");
+    assert!(r.cuts >= 15, "{r:?}");
     assert_eq!(r.completed + r.stayed_old, r.cuts);
-    assert!(r.completed > 0 && r.stayed_old > 0, "cuts land on both sides of the confirm: {r:?}");
+    assert!(r.completed > 0, "{r:?}");
 }
 
 /// The signed image of `elf` as the OTA feed carries it (not padded to the slot).

@@ -1,20 +1,20 @@
 //! The power-cut sweep of an A/B update on the native engine (`cargo xtask sweep`).
 //!
 //! A device with the bootloader (firmware/boot) and a confirmed factory image 1.0.0 in slot A
-//! gets update 1.1.0 in slot B, marked pending. A clean run counts the flash operations of the
-//! update from there (the bootloader recording the trial, the app confirming after its health
-//! check). Then, for every operation `i` (or every `stride`-th), and for each of `variants`
-//! seeded torn states, a copy of the device from before the update runs to the moment
-//! operation `i` starts ([`Machine::set_stop_at_flash_op`]), loses power with the operation
-//! half done ([`Machine::power_cut`]), powers on, and boots three times. Invariants:
+//! is offered update 1.1.0 on its OTA feed. A clean run counts the flash operations of the
+//! whole update: the app's OTA agent erasing slot B and writing the image, marking it pending,
+//! the bootloader recording the trial, the app confirming after its health check. Then the
+//! sweep walks through the update once more and, at every cut point (every `stride`-th
+//! operation plus the first and last few), takes copies of the device right after that
+//! operation started ([`Machine::set_stop_at_flash_op`]), cuts their power with it half done
+//! in `variants` seeded torn states ([`Machine::power_cut`]), powers on, and boots three
+//! times. Invariants:
 //! - every boot boots something, and only a signed image the device was given (A 1.0.0 or
 //!   B 1.1.0): never nothing, never another version;
-//! - the device ends on B (update *completed*) or on A (*stayed old*), and from A the update
-//!   can be applied again and completes;
+//! - the device ends on B (update *completed*) or on A (*stayed old*: the download was cut and
+//!   resumed into a trial that was itself cut, which counts as failed), and from A a newer
+//!   update (1.1.1) goes through;
 //! - anything else is *bricked*, reported with the operation and seed that replays it.
-//!
-//! Not in the sweep yet: the download itself (the OTA agent that writes slot B through the
-//! flash controller is not built; the image is put into the slot directly).
 
 use crate::firmware::AbFirmware;
 use crate::image::{sign_file, SignRequest, HEADER_SIZE};
@@ -41,7 +41,8 @@ pub struct SweepOptions {
     pub seed: u64,
     /// Torn variants per operation.
     pub variants: u32,
-    /// Cut at every `stride`-th operation (1: all of them).
+    /// Cut at every `stride`-th operation (1: all of them; 0: about 32 spread over the update),
+    /// and always at the first and last few.
     pub stride: u32,
     /// Only this cut (operation, torn-state seed), as a failure report prints it.
     pub replay: Option<(u32, u64)>,
@@ -49,7 +50,7 @@ pub struct SweepOptions {
 
 impl Default for SweepOptions {
     fn default() -> Self {
-        SweepOptions { seed: 0x5eed_2026, variants: 4, stride: 1, replay: None }
+        SweepOptions { seed: 0x5eed_2026, variants: 4, stride: 0, replay: None }
     }
 }
 
@@ -138,10 +139,11 @@ pub fn boot(m: &mut Machine) -> (String, Option<(char, String)>) {
     (console, booted)
 }
 
-/// The device before the update: bootloader and factory image A, update B pending.
+/// The device before the update: bootloader and factory image A 1.0.0 (confirmed), slot B never
+/// written, update B 1.1.0 on the OTA feed; and update 1.1.1 for retries.
 struct Device {
     base: Machine,
-    pending_b: Vec<u8>,
+    retry: Vec<u8>,
 }
 
 fn device(fw: &AbFirmware, board: &crate::Board) -> Result<Device, SweepError> {
@@ -150,20 +152,63 @@ fn device(fw: &AbFirmware, board: &crate::Board) -> Result<Device, SweepError> {
     let mut base = Machine::new(board)?;
     base.load_elf(&boot)?;
     let a = slot_image(dir.path(), &fw.app_a, "1.0.0", true)?;
-    let pending_b = slot_image(dir.path(), &fw.app_b, "1.1.0", false)?;
-    if !base.poke(SLOT_A, &a) || !base.poke(SLOT_B, &pending_b) {
-        return Err(SweepError::Io("the slots do not fit the board's memory".into()));
+    if !base.poke(SLOT_A, &a) {
+        return Err(SweepError::Io("slot A does not fit the board's memory".into()));
     }
+    let update = feed_image(dir.path(), &fw.app_b, "1.1.0")?;
+    let retry = feed_image(dir.path(), &fw.app_b, "1.1.1")?;
+    base.ota_feed().ok_or_else(|| SweepError::Io("the board has no OTA feed".into()))?.offer(update);
     base.reset();
-    Ok(Device { base, pending_b })
+    Ok(Device { base, retry })
+}
+
+/// The signed image of `elf` as the OTA feed carries it.
+fn feed_image(dir: &std::path::Path, elf: &std::path::Path, version: &str) -> Result<Vec<u8>, SweepError> {
+    let out = dir.join(format!("feed-{version}.img"));
+    let req = SignRequest {
+        input: elf.to_owned(),
+        output: out.clone(),
+        version: version.into(),
+        key: None,
+        slot_size: SLOT_SIZE,
+        header_size: HEADER_SIZE,
+        confirm: false,
+    };
+    sign_file(&req)?;
+    std::fs::read(&out).map_err(|e| SweepError::Io(format!("{}: {e}", out.display())))
 }
 
 const OLD: (char, &str) = ('A', "1.0.0+0");
 const NEW: (char, &str) = ('B', "1.1.0+0");
+const RETRY: (char, &str) = ('B', "1.1.1+0");
+
+/// Every `boot: booting slot X (V)` line of a console (a boot that resets into a trial has two).
+fn all_booted(console: &str) -> Vec<(char, String)> {
+    console
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("boot: booting slot ")?;
+            let slot = rest.chars().next()?;
+            let v = rest.split_once('(')?.1.split_once(')')?.0;
+            Some((slot, v.to_owned()))
+        })
+        .collect()
+}
 
 /// Seed of variant `v` of the cut at operation `op`.
 fn cut_seed(seed: u64, op: u32, v: u32) -> u64 {
     seed ^ (u64::from(op) << 32 | u64::from(v)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The operations to cut at: every `stride`-th, plus the first and last few (the erase starts,
+/// and the mark, trial and confirm at the end, where the state machine moves).
+fn cut_points(ops: u32, stride: u32) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..ops).step_by(stride.max(1) as usize).collect();
+    v.extend(0..ops.min(4));
+    v.extend(ops.saturating_sub(6)..ops);
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Runs the sweep; `progress` gets a line now and then.
@@ -175,93 +220,103 @@ pub fn run(
 ) -> Result<SweepReport, SweepError> {
     let dev = device(fw, board)?;
     let first = dev.base.flash_ops();
-    // The clean update: trial, confirm, then B for good.
+    // The clean update: download, mark, reboot into the trial, confirm; then B for good.
     let mut clean = dev.base.clone();
-    let (c1, b1) = boot(&mut clean);
+    let (c1, _) = boot(&mut clean);
     let (c2, b2) = boot(&mut clean);
-    let want = Some((NEW.0, NEW.1.to_owned()));
-    if b1 != want || b2 != want {
-        return Err(SweepError::CleanRun(format!("expected B 1.1.0 twice, got:\n{c1}---\n{c2}")));
+    if b2 != Some((NEW.0, NEW.1.to_owned())) {
+        return Err(SweepError::CleanRun(format!("expected B 1.1.0 after the update, got:\n{c1}---\n{c2}")));
     }
     let operations = clean.flash_ops() - first;
     let mut report =
         SweepReport { seed: opts.seed, operations, torn_variants: opts.variants, ..Default::default() };
-    progress(&format!(
-        "the update's boots take {operations} flash operations; cutting power at {} of them, {} torn variant(s) each",
-        operations.div_ceil(opts.stride.max(1)),
-        opts.variants
-    ));
     let cuts: Vec<(u32, u64)> = match opts.replay {
         Some(one) => vec![one],
-        None => (0..operations)
-            .step_by(opts.stride.max(1) as usize)
+        None => cut_points(operations, if opts.stride == 0 { (operations / 32).max(1) } else { opts.stride })
+            .into_iter()
             .flat_map(|op| (0..opts.variants).map(move |v| (op, cut_seed(opts.seed, op, v))))
             .collect(),
     };
-    for (op, seed) in cuts {
-        {
-            if op >= operations {
-                return Err(SweepError::CleanRun(format!(
-                    "there is no operation {op}: the update has {operations}"
-                )));
+    progress(&format!(
+        "the update takes {operations} flash operations (download, mark, trial, confirm); {} cuts",
+        cuts.len()
+    ));
+    // Walk through the update once, stopping at each cut point; every cut runs on a copy.
+    let mut walker = dev.base.clone();
+    let mut at = None;
+    for (n, (op, seed)) in cuts.into_iter().enumerate() {
+        if op >= operations {
+            return Err(SweepError::CleanRun(format!(
+                "there is no operation {op}: the update has {operations}"
+            )));
+        }
+        if at != Some(op) {
+            if at.is_some_and(|a| a > op) {
+                walker = dev.base.clone();
             }
-            report.cuts += 1;
-            match cut_and_check(&dev, first + op, seed) {
-                Ok(true) => report.completed += 1,
-                Ok(false) => report.stayed_old += 1,
-                Err(why) => {
-                    report.bricked += 1;
-                    report
-                        .failures
-                        .push(format!("operation {op}, seed {seed}: {why} (replay: --replay {op}:{seed})"));
+            walker.set_stop_at_flash_op(Some(first + op));
+            loop {
+                match walker.run(BOOT_BUDGET) {
+                    Stop::FlashOp { .. } => break,
+                    Stop::Exit(_) => {
+                        let _ = walker.take_output();
+                        walker.power_on();
+                    }
+                    other => {
+                        return Err(SweepError::CleanRun(format!("on the way to operation {op}: {other:?}")))
+                    }
                 }
             }
+            let _ = walker.take_output();
+            at = Some(op);
+        }
+        report.cuts += 1;
+        match cut_and_check(&dev, &walker, seed) {
+            Ok(true) => report.completed += 1,
+            Ok(false) => report.stayed_old += 1,
+            Err(why) => {
+                report.bricked += 1;
+                report
+                    .failures
+                    .push(format!("operation {op}, seed {seed}: {why} (replay: --replay {op}:{seed})"));
+            }
+        }
+        if n % 16 == 15 {
+            progress(&format!("{} cuts, {} bricked so far", report.cuts, report.bricked));
         }
     }
     Ok(report)
 }
 
-/// One cut; `Ok(true)`: ended on the update, `Ok(false)`: on the old image (and a retry
-/// completed), `Err`: an invariant broke.
-fn cut_and_check(dev: &Device, op: u32, seed: u64) -> Result<bool, String> {
-    let mut m = dev.base.clone();
-    m.set_stop_at_flash_op(Some(op));
-    loop {
-        match m.run(BOOT_BUDGET) {
-            Stop::FlashOp { .. } => break,
-            Stop::Exit(_) => {
-                let _ = m.take_output();
-                m.power_on();
-            }
-            other => return Err(format!("before the cut, the device stopped: {other:?}")),
-        }
-    }
-    let _ = m.take_output();
+/// One cut of `at` (stopped with an operation in flight); `Ok(true)`: ended on the update,
+/// `Ok(false)`: on the old image, and a newer update then completed; `Err`: an invariant broke.
+fn cut_and_check(dev: &Device, at: &Machine, seed: u64) -> Result<bool, String> {
+    let mut m = at.clone();
     if m.power_cut(seed).is_none() {
         return Err("no flash operation in flight at the cut".into());
     }
     m.power_on();
     let mut last = None;
     for k in 0..3 {
-        let (console, booted) = boot(&mut m);
-        let ok = booted.as_ref().is_some_and(|(s, v)| (*s, v.as_str()) == OLD || (*s, v.as_str()) == NEW);
-        if !ok {
-            return Err(format!("boot {k} after the cut booted {booted:?}:\n{console}"));
+        let (console, _) = boot(&mut m);
+        let booted = all_booted(&console);
+        if booted.is_empty() {
+            return Err(format!("boot {k} after the cut booted nothing:\n{console}"));
         }
-        last = booted;
+        if let Some(bad) = booted.iter().find(|(s, v)| (*s, v.as_str()) != OLD && (*s, v.as_str()) != NEW) {
+            return Err(format!("boot {k} after the cut booted {bad:?}:\n{console}"));
+        }
+        last = booted.last().cloned();
     }
     if last.as_ref().is_some_and(|(s, _)| *s == NEW.0) {
         return Ok(true);
     }
-    // Stayed old: apply the update again (what the OTA agent would do: erase and rewrite B).
-    if !m.poke(SLOT_B, &dev.pending_b) {
-        return Err("slot B does not fit".into());
-    }
-    m.reset();
-    let _ = boot(&mut m);
-    let (console, booted) = boot(&mut m);
-    if booted != Some((NEW.0, NEW.1.to_owned())) {
-        return Err(format!("the retried update did not complete:\n{console}"));
+    // Stayed old (the update was interrupted, or its trial was): a newer update goes through.
+    m.ota_feed().ok_or("no OTA feed")?.offer(dev.retry.clone());
+    let (c1, _) = boot(&mut m);
+    let (c2, _) = boot(&mut m);
+    if all_booted(&c2).last() != Some(&(RETRY.0, RETRY.1.to_owned())) {
+        return Err(format!("the retried update did not complete:\n{c1}---\n{c2}"));
     }
     Ok(false)
 }
