@@ -6,6 +6,7 @@
 //! - `boot`: the bootloader area at 0 (128 KiB);
 //! - `a` / `b`: slot A / B, after the image's 0x400-byte MCUboot header, up to the slot's last
 //!   4 KiB page (kept for the slot's trailer).
+//!
 //! Build different slots into different target directories: the variable changes the binary.
 use std::{env, fs, path::PathBuf};
 

@@ -107,7 +107,7 @@ impl Flash {
     }
 
     fn check(&self, offset: u32, len: usize, align: usize) -> Result<(), Error> {
-        if offset as usize % align != 0 || len % align != 0 {
+        if !(offset as usize).is_multiple_of(align) || !len.is_multiple_of(align) {
             return Err(Error::NotAligned);
         }
         if offset as usize > self.size as usize || len > (self.size - offset) as usize {

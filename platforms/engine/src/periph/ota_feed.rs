@@ -99,7 +99,7 @@ impl Device for OtaFeed {
 
     fn write(&mut self, offset: u32, size: Size, value: u32, _ctx: &mut Ctx<'_>) {
         match (offset, size) {
-            (0x0c, Size::Word) if value % 4 == 0 => self.offset = value,
+            (0x0c, Size::Word) if value.is_multiple_of(4) => self.offset = value,
             (0x14, Size::Word) => self.stall &= value & 1 == 0,
             _ => bad_write("ota-feed", offset, size, value),
         }
