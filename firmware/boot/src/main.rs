@@ -132,5 +132,7 @@ fn main() -> ! {
 }
 
 // The flash driver's page size is the layout's erase unit: the slots must be whole pages.
-const _: () =
-    assert!(ab::SLOT_A.start % flash::PAGE_SIZE as u32 == 0 && ab::SLOT_B.end % flash::PAGE_SIZE as u32 == 0);
+const _: () = assert!(
+    ab::SLOT_A.start.is_multiple_of(flash::PAGE_SIZE as u32)
+        && ab::SLOT_B.end.is_multiple_of(flash::PAGE_SIZE as u32)
+);
