@@ -8,89 +8,43 @@
 //! firmware/abboot/tests/power_cut.rs, on a simulated flash.
 
 use std::path::{Path, PathBuf};
-use twinbed::image::{sign_file, SignRequest, HEADER_SIZE};
+use twinbed::ab::{self, SLOT_B, SLOT_SIZE};
+use twinbed::image::{sign_file, SignRequest, Trailer, HEADER_SIZE};
 use twinbed::testkit;
 use twinbed_engine::{Machine, Stop};
 
-const SLOT_A: u32 = 0x0002_0000;
-const SLOT_B: u32 = 0x000A_0000;
-const SLOT_SIZE: u32 = 0x0008_0000;
-
-/// Signs `elf` as `version`; `confirm`: a factory image (padded, confirmed trailer),
-/// otherwise padded with the trailer's magic only (imgtool's `--pad`): pending.
-fn sign(dir: &Path, elf: &Path, version: &str, confirm: bool) -> Vec<u8> {
-    let out =
-        dir.join(format!("{}-{version}-{confirm}.img", elf.parent().unwrap().display()).replace('/', "_"));
-    let req = SignRequest {
-        input: elf.to_owned(),
-        output: out.clone(),
-        version: version.into(),
-        key: None,
-        slot_size: SLOT_SIZE,
-        header_size: HEADER_SIZE,
-        confirm,
-    };
-    sign_file(&req).unwrap_or_else(|e| panic!("signing {}: {e}", elf.display()));
-    let mut image = std::fs::read(&out).unwrap();
-    if !confirm {
-        // Pending: imgtool's `--pad` layout, i.e. the image padded to the slot with the trailer
-        // magic at the very end. Our signer pads only with `confirm`, so write the magic here.
-        image.resize(SLOT_SIZE as usize, 0xff);
-        let magic =
-            [0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80];
-        let n = image.len();
-        image[n - 16..].copy_from_slice(&magic);
-    }
-    image
+/// `elf` signed as `version`: `confirm` makes a factory image (padded, confirmed trailer),
+/// otherwise it is padded with the trailer's magic only (imgtool's `--pad`): pending.
+fn sign(elf: &Path, version: &str, confirm: bool) -> Vec<u8> {
+    let trailer = if confirm { Trailer::Confirmed } else { Trailer::Pending };
+    ab::image(elf, version, trailer).unwrap_or_else(|e| panic!("signing {}: {e}", elf.display()))
 }
 
 /// A machine with the bootloader and a factory image (A, confirmed).
-fn device(fw: &twinbed::firmware::AbFirmware, dir: &Path) -> Machine {
+fn device(fw: &twinbed::firmware::AbFirmware) -> Machine {
     let board = twinbed::Board::builtin("mps2-an385").unwrap();
-    let mut m = Machine::new(&board).unwrap();
-    m.load_elf(&std::fs::read(&fw.boot).unwrap()).unwrap();
-    assert!(m.poke(SLOT_A, &sign(dir, &fw.app_a, "1.0.0", true)));
-    m.reset();
-    m
+    ab::device(fw, &board, &sign(&fw.app_a, "1.0.0", true)).unwrap()
 }
 
 /// Boots until the guest exits (the test-mode app after its samples, or the bootloader when
-/// nothing boots); returns the console and the exit status.
+/// nothing boots), then power-cycles; returns the console and the exit status.
 fn boot(m: &mut Machine) -> (String, i32) {
-    let mut out = Vec::new();
-    let status = match m.run(250_000_000) {
-        Stop::Exit(code) => code,
-        Stop::Budget => panic!(
-            "no exit within 10 s of virtual time:\n{}",
-            text(&m.take_output().into_iter().map(|(_, b)| b).collect::<Vec<_>>())
-        ),
-        other => panic!(
-            "unexpected stop {other:?}:\n{}",
-            text(&m.take_output().into_iter().map(|(_, b)| b).collect::<Vec<_>>())
-        ),
-    };
-    out.extend(m.take_output().into_iter().map(|(_, b)| b));
-    // Power cycle for the next boot: RAM cleared, flash kept.
-    m.power_on();
-    (text(&out), status)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    let b = ab::boot(m);
+    match b.stop {
+        Stop::Exit(code) => (b.console, code),
+        Stop::Budget => panic!("no exit within 10 s of virtual time:\n{}", b.console),
+        other => panic!("unexpected stop {other:?}:\n{}", b.console),
+    }
 }
 
 fn has(console: &str, line: &str) -> bool {
     console.lines().any(|l| l == line)
 }
 
-fn fw_and_dir() -> (twinbed::firmware::AbFirmware, tempfile::TempDir) {
-    (testkit::ab_firmware(), tempfile::tempdir().unwrap())
-}
-
 #[test]
 fn a_factory_image_boots_without_a_trial() {
-    let (fw, dir) = fw_and_dir();
-    let mut m = device(&fw, dir.path());
+    let fw = testkit::ab_firmware();
+    let mut m = device(&fw);
     let (c, status) = boot(&mut m);
     assert_eq!(status, 0, "{c}");
     assert!(has(&c, "boot: booting slot A (1.0.0+0)"), "{c}");
@@ -99,9 +53,9 @@ fn a_factory_image_boots_without_a_trial() {
 
 #[test]
 fn an_update_boots_on_trial_confirms_and_stays() {
-    let (fw, dir) = fw_and_dir();
-    let mut m = device(&fw, dir.path());
-    assert!(m.poke(SLOT_B, &sign(dir.path(), &fw.app_b, "1.1.0", false)));
+    let fw = testkit::ab_firmware();
+    let mut m = device(&fw);
+    assert!(m.poke(SLOT_B, &sign(&fw.app_b, "1.1.0", false)));
     let (c, _) = boot(&mut m);
     assert!(c.contains("slot B") && c.contains("trial"), "the bootloader starts B's trial:\n{c}");
     assert!(has(&c, "update: slot B on trial, health check passed: confirmed"), "{c}");
@@ -113,9 +67,9 @@ fn an_update_boots_on_trial_confirms_and_stays() {
 
 #[test]
 fn an_update_that_fails_its_health_check_is_reverted_for_good() {
-    let (fw, dir) = fw_and_dir();
-    let mut m = device(&fw, dir.path());
-    assert!(m.poke(SLOT_B, &sign(dir.path(), &fw.app_b_unhealthy, "1.1.0", false)));
+    let fw = testkit::ab_firmware();
+    let mut m = device(&fw);
+    assert!(m.poke(SLOT_B, &sign(&fw.app_b_unhealthy, "1.1.0", false)));
     let (c, _) = boot(&mut m);
     assert!(
         has(&c, "update: slot B on trial, health check FAILED: not confirming (the next boot reverts it)"),
@@ -132,9 +86,9 @@ fn an_update_that_fails_its_health_check_is_reverted_for_good() {
 
 #[test]
 fn a_downgrade_is_refused() {
-    let (fw, dir) = fw_and_dir();
-    let mut m = device(&fw, dir.path());
-    assert!(m.poke(SLOT_B, &sign(dir.path(), &fw.app_b, "0.9.0", false)));
+    let fw = testkit::ab_firmware();
+    let mut m = device(&fw);
+    assert!(m.poke(SLOT_B, &sign(&fw.app_b, "0.9.0", false)));
     let (c, status) = boot(&mut m);
     assert_eq!(status, 0);
     assert!(has(&c, "boot: slot B (0.9.0+0) refused: not newer than the confirmed 1.0.0+0"), "{c}");
@@ -143,8 +97,9 @@ fn a_downgrade_is_refused() {
 
 #[test]
 fn tampered_and_foreign_images_are_rejected_and_the_running_image_keeps_running() {
-    let (fw, dir) = fw_and_dir();
-    let good = sign(dir.path(), &fw.app_b, "1.1.0", false);
+    let fw = testkit::ab_firmware();
+    let dir = tempfile::tempdir().unwrap();
+    let good = sign(&fw.app_b, "1.1.0", false);
     // A flipped bit in the payload, in the header, in the TLVs; an image signed with another key;
     // a truncated one (its end erased).
     let tlv_at = {
@@ -184,9 +139,9 @@ fn tampered_and_foreign_images_are_rejected_and_the_running_image_keeps_running(
 
     // An image for the other slot: app A (linked for slot A), signed as a newer version, put
     // into slot B.
-    cases.push(("linked for slot A", sign(dir.path(), &fw.app_a, "1.2.0", false)));
+    cases.push(("linked for slot A", sign(&fw.app_a, "1.2.0", false)));
     for (what, image) in cases {
-        let mut m = device(&fw, dir.path());
+        let mut m = device(&fw);
         assert!(m.poke(SLOT_B, &image));
         let (c, status) = boot(&mut m);
         assert_eq!(status, 0, "{what}: {c}");
@@ -215,7 +170,8 @@ fn the_bootloader_boots_an_image_signed_by_imgtool() {
         eprintln!("SKIPPED: python3 cannot import imgtool (python3 -m pip install imgtool==2.5.0)");
         return;
     }
-    let (fw, dir) = fw_and_dir();
+    let fw = testkit::ab_firmware();
+    let dir = tempfile::tempdir().unwrap();
     let (payload, load_addr) = twinbed::image::flatten_elf(&std::fs::read(&fw.app_b).unwrap()).unwrap();
     assert_eq!(load_addr, SLOT_B + u32::from(HEADER_SIZE));
     let bin = dir.path().join("app-b.bin");
@@ -231,7 +187,7 @@ fn the_bootloader_boots_an_image_signed_by_imgtool() {
         .output()
         .unwrap();
     assert!(out.status.success(), "imgtool sign: {}", String::from_utf8_lossy(&out.stderr));
-    let mut m = device(&fw, dir.path());
+    let mut m = device(&fw);
     assert!(m.poke(SLOT_B, &std::fs::read(&img).unwrap()));
     let (c, _) = boot(&mut m);
     assert!(has(&c, "update: slot B on trial, health check passed: confirmed"), "{c}");
@@ -259,27 +215,11 @@ fn a_power_cut_at_any_flash_operation_of_an_update_never_bricks() {
     assert!(r.completed > 0, "{r:?}");
 }
 
-/// The signed image of `elf` as the OTA feed carries it (not padded to the slot).
-fn signed(dir: &Path, elf: &Path, version: &str) -> Vec<u8> {
-    let out = dir.join(format!("feed-{version}.img"));
-    let req = SignRequest {
-        input: elf.to_owned(),
-        output: out.clone(),
-        version: version.into(),
-        key: None,
-        slot_size: SLOT_SIZE,
-        header_size: HEADER_SIZE,
-        confirm: false,
-    };
-    sign_file(&req).unwrap();
-    std::fs::read(out).unwrap()
-}
-
 #[test]
 fn the_ota_agent_downloads_resumes_after_a_dropped_link_and_reboots_into_the_trial() {
-    let (fw, dir) = fw_and_dir();
-    let mut m = device(&fw, dir.path());
-    let image = signed(dir.path(), &fw.app_b, "1.1.0");
+    let fw = testkit::ab_firmware();
+    let mut m = device(&fw);
+    let image = ab::image(&fw.app_b, "1.1.0", Trailer::None).unwrap();
     let half = (image.len() as u32 / 2) & !3;
     let feed = m.ota_feed().expect("mps2-an385 has the OTA feed");
     feed.offer(image.clone());
@@ -310,9 +250,9 @@ fn the_ota_agent_downloads_resumes_after_a_dropped_link_and_reboots_into_the_tri
 
 #[test]
 fn the_ota_agent_does_not_retry_a_rejected_update() {
-    let (fw, dir) = fw_and_dir();
-    let mut m = device(&fw, dir.path());
-    m.ota_feed().unwrap().offer(signed(dir.path(), &fw.app_b_unhealthy, "1.1.0"));
+    let fw = testkit::ab_firmware();
+    let mut m = device(&fw);
+    m.ota_feed().unwrap().offer(ab::image(&fw.app_b_unhealthy, "1.1.0", Trailer::None).unwrap());
     let (c, _) = boot(&mut m);
     assert!(
         has(&c, "update: slot B on trial, health check FAILED: not confirming (the next boot reverts it)"),

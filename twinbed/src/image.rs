@@ -90,40 +90,77 @@ pub struct Signed {
     pub dev_key: bool,
 }
 
+/// What a signed image carries in its slot's trailer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trailer {
+    /// Nothing: the image alone (what an update channel carries, `cargo xtask sign`'s default).
+    None,
+    /// Padded to the slot with the trailer's magic (imgtool's `--pad`): pending, so the next
+    /// boot starts its trial.
+    Pending,
+    /// Padded and confirmed (imgtool's `--pad --confirm`): a factory image, booted without a
+    /// trial.
+    Confirmed,
+}
+
 /// Signs `req.input` into `req.output`.
 pub fn sign_file(req: &SignRequest) -> Result<Signed, ImageError> {
-    let data =
-        std::fs::read(&req.input).map_err(|source| ImageError::Read { path: req.input.clone(), source })?;
-    let (payload, load_addr) = if data.starts_with(b"\x7fELF") {
-        flatten_elf(&data).map_err(|reason| ImageError::Elf { path: req.input.clone(), reason })?
-    } else {
-        (data, 0)
-    };
-    let (pem, dev_key) = match &req.key {
-        Some(p) => (
-            std::fs::read_to_string(p).map_err(|source| ImageError::Read { path: p.clone(), source })?,
-            false,
-        ),
-        None => (DEV_KEY.to_owned(), true),
-    };
-    let key = SigningKey::from_pem(&pem).map_err(|e| ImageError::Key {
-        path: req.key.clone().unwrap_or_else(|| "firmware/mcuimage/keys/dev-ed25519.pem".into()),
-        reason: e.to_string(),
-    })?;
-    let version: Version = req.version.parse().map_err(|_| ImageError::Version(req.version.clone()))?;
-    let opts = SignOptions {
-        version,
-        header_size: req.header_size,
-        pad_header: true,
-        align: 4,
-        slot_size: req.slot_size,
-        confirm: req.confirm,
-        ..SignOptions::default()
-    };
-    let image = mcuimage::sign(&payload, &opts, &key).map_err(|e| ImageError::Sign(e.to_string()))?;
+    let (payload, load_addr) = read_payload(&req.input)?;
+    let (key, dev_key) = signing_key(req.key.as_deref())?;
+    let trailer = if req.confirm { Trailer::Confirmed } else { Trailer::None };
+    let image = sign_payload(&payload, &req.version, &key, req.slot_size, req.header_size, trailer)?;
     std::fs::write(&req.output, &image)
         .map_err(|source| ImageError::Write { path: req.output.clone(), source })?;
     Ok(Signed { payload_len: payload.len(), image_len: image.len(), load_addr, dev_key })
+}
+
+/// The payload of an ELF (flattened, see [`flatten_elf`]) or raw binary, and its load address.
+pub fn read_payload(path: &Path) -> Result<(Vec<u8>, u32), ImageError> {
+    let data = std::fs::read(path).map_err(|source| ImageError::Read { path: path.to_owned(), source })?;
+    if data.starts_with(b"\x7fELF") {
+        flatten_elf(&data).map_err(|reason| ImageError::Elf { path: path.to_owned(), reason })
+    } else {
+        Ok((data, 0))
+    }
+}
+
+/// The key in the PEM file `path`, or the development key; and whether it is the latter.
+pub fn signing_key(path: Option<&Path>) -> Result<(SigningKey, bool), ImageError> {
+    let pem = match path {
+        Some(p) => {
+            std::fs::read_to_string(p).map_err(|source| ImageError::Read { path: p.to_owned(), source })?
+        }
+        None => DEV_KEY.to_owned(),
+    };
+    let key = SigningKey::from_pem(&pem).map_err(|e| ImageError::Key {
+        path: path.map_or_else(|| "firmware/mcuimage/keys/dev-ed25519.pem".into(), Path::to_owned),
+        reason: e.to_string(),
+    })?;
+    Ok((key, path.is_none()))
+}
+
+/// Signs `payload` as `version` (`imgtool sign --header-size H --align 4 --pad-header`), with
+/// the slot trailer `trailer` asks for (padding needs `slot_size`).
+pub fn sign_payload(
+    payload: &[u8],
+    version: &str,
+    key: &SigningKey,
+    slot_size: u32,
+    header_size: u16,
+    trailer: Trailer,
+) -> Result<Vec<u8>, ImageError> {
+    let version: Version = version.parse().map_err(|_| ImageError::Version(version.to_owned()))?;
+    let opts = SignOptions {
+        version,
+        header_size,
+        pad_header: true,
+        align: 4,
+        slot_size,
+        pad: trailer == Trailer::Pending,
+        confirm: trailer == Trailer::Confirmed,
+        ..SignOptions::default()
+    };
+    mcuimage::sign(payload, &opts, key).map_err(|e| ImageError::Sign(e.to_string()))
 }
 
 /// The loadable contents of an ELF as one binary from its lowest load address (gaps 0xff, the

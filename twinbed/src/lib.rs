@@ -2,6 +2,7 @@
 //! sensors from a profile, collect the console. The `twinbed` CLI and `cargo xtask` are thin
 //! layers over this, so both behave the same.
 
+pub mod ab;
 pub mod bench;
 pub mod duration;
 pub mod elf;

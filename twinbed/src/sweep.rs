@@ -16,23 +16,10 @@
 //!   update (1.1.1) goes through;
 //! - anything else is *bricked*, reported with the operation and seed that replays it.
 
+use crate::ab;
 use crate::firmware::AbFirmware;
-use crate::image::{sign_file, SignRequest, HEADER_SIZE};
+use crate::image::Trailer;
 use twinbed_engine::{Machine, Stop};
-
-/// Slot A's first address (firmware/bsp: `map::ab::SLOT_A`).
-pub const SLOT_A: u32 = 0x0002_0000;
-/// Slot B's first address.
-pub const SLOT_B: u32 = 0x000A_0000;
-/// Size of each slot.
-pub const SLOT_SIZE: u32 = 0x0008_0000;
-
-/// MCUboot's trailer magic (the last 16 bytes of a marked slot): imgtool's `--pad`.
-const TRAILER_MAGIC: [u8; 16] =
-    [0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f, 0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80];
-
-/// Virtual time a boot may take before it counts as hung (10 s at 25 MHz).
-const BOOT_BUDGET: u64 = 250_000_000;
 
 /// How to sweep.
 #[derive(Clone, Copy, Debug)]
@@ -81,62 +68,15 @@ pub enum SweepError {
     /// Signing the images failed.
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
-    /// The board or the ELF could not be set up.
+    /// The board, the bootloader or the factory image could not be set up.
     #[error(transparent)]
-    Machine(#[from] twinbed_engine::MachineError),
+    Run(#[from] crate::RunError),
     /// A file could not be read or written.
     #[error("{0}")]
     Io(String),
     /// The clean run did not do what an update does.
     #[error("the clean update does not work, so there is nothing to sweep: {0}")]
     CleanRun(String),
-}
-
-/// Signs `elf` as `version` for a slot: `confirm` makes a factory image (trailer: confirmed),
-/// otherwise the image is pending (trailer: magic only).
-fn slot_image(
-    dir: &std::path::Path,
-    elf: &std::path::Path,
-    version: &str,
-    confirm: bool,
-) -> Result<Vec<u8>, SweepError> {
-    let out = dir.join(format!("{version}-{confirm}.img"));
-    let req = SignRequest {
-        input: elf.to_owned(),
-        output: out.clone(),
-        version: version.into(),
-        key: None,
-        slot_size: SLOT_SIZE,
-        header_size: HEADER_SIZE,
-        confirm,
-    };
-    sign_file(&req)?;
-    let mut image = std::fs::read(&out).map_err(|e| SweepError::Io(format!("{}: {e}", out.display())))?;
-    if !confirm {
-        image.resize(SLOT_SIZE as usize, 0xff);
-        let n = image.len();
-        image[n - TRAILER_MAGIC.len()..].copy_from_slice(&TRAILER_MAGIC);
-    }
-    Ok(image)
-}
-
-/// One boot: runs until the guest exits; returns the console and what the bootloader booted
-/// (slot, version). Then power-cycles the machine for the next boot.
-pub fn boot(m: &mut Machine) -> (String, Option<(char, String)>) {
-    let stop = m.run(BOOT_BUDGET);
-    let console: Vec<u8> = m.take_output().into_iter().map(|(_, b)| b).collect();
-    let mut console = String::from_utf8_lossy(&console).into_owned();
-    if !matches!(stop, Stop::Exit(_)) {
-        console.push_str(&format!("[sweep: the boot ended with {stop:?}]\n"));
-    }
-    m.power_on();
-    let booted = console.lines().find_map(|l| {
-        let rest = l.strip_prefix("boot: booting slot ")?;
-        let slot = rest.chars().next()?;
-        let v = rest.split_once('(')?.1.split_once(')')?.0;
-        Some((slot, v.to_owned()))
-    });
-    (console, booted)
 }
 
 /// The device before the update: bootloader and factory image A 1.0.0 (confirmed), slot B never
@@ -147,53 +87,17 @@ struct Device {
 }
 
 fn device(fw: &AbFirmware, board: &crate::Board) -> Result<Device, SweepError> {
-    let dir = tempfile::tempdir().map_err(|e| SweepError::Io(e.to_string()))?;
-    let boot = std::fs::read(&fw.boot).map_err(|e| SweepError::Io(format!("{}: {e}", fw.boot.display())))?;
-    let mut base = Machine::new(board)?;
-    base.load_elf(&boot)?;
-    let a = slot_image(dir.path(), &fw.app_a, "1.0.0", true)?;
-    if !base.poke(SLOT_A, &a) {
-        return Err(SweepError::Io("slot A does not fit the board's memory".into()));
-    }
-    let update = feed_image(dir.path(), &fw.app_b, "1.1.0")?;
-    let retry = feed_image(dir.path(), &fw.app_b, "1.1.1")?;
+    let factory = ab::image(&fw.app_a, "1.0.0", Trailer::Confirmed)?;
+    let mut base = ab::device(fw, board, &factory)?;
+    let update = ab::image(&fw.app_b, "1.1.0", Trailer::None)?;
+    let retry = ab::image(&fw.app_b, "1.1.1", Trailer::None)?;
     base.ota_feed().ok_or_else(|| SweepError::Io("the board has no OTA feed".into()))?.offer(update);
-    base.reset();
     Ok(Device { base, retry })
-}
-
-/// The signed image of `elf` as the OTA feed carries it.
-fn feed_image(dir: &std::path::Path, elf: &std::path::Path, version: &str) -> Result<Vec<u8>, SweepError> {
-    let out = dir.join(format!("feed-{version}.img"));
-    let req = SignRequest {
-        input: elf.to_owned(),
-        output: out.clone(),
-        version: version.into(),
-        key: None,
-        slot_size: SLOT_SIZE,
-        header_size: HEADER_SIZE,
-        confirm: false,
-    };
-    sign_file(&req)?;
-    std::fs::read(&out).map_err(|e| SweepError::Io(format!("{}: {e}", out.display())))
 }
 
 const OLD: (char, &str) = ('A', "1.0.0+0");
 const NEW: (char, &str) = ('B', "1.1.0+0");
 const RETRY: (char, &str) = ('B', "1.1.1+0");
-
-/// Every `boot: booting slot X (V)` line of a console (a boot that resets into a trial has two).
-fn all_booted(console: &str) -> Vec<(char, String)> {
-    console
-        .lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("boot: booting slot ")?;
-            let slot = rest.chars().next()?;
-            let v = rest.split_once('(')?.1.split_once(')')?.0;
-            Some((slot, v.to_owned()))
-        })
-        .collect()
-}
 
 /// Seed of variant `v` of the cut at operation `op`.
 fn cut_seed(seed: u64, op: u32, v: u32) -> u64 {
@@ -222,10 +126,13 @@ pub fn run(
     let first = dev.base.flash_ops();
     // The clean update: download, mark, reboot into the trial, confirm; then B for good.
     let mut clean = dev.base.clone();
-    let (c1, _) = boot(&mut clean);
-    let (c2, b2) = boot(&mut clean);
-    if b2 != Some((NEW.0, NEW.1.to_owned())) {
-        return Err(SweepError::CleanRun(format!("expected B 1.1.0 after the update, got:\n{c1}---\n{c2}")));
+    let first_boot = ab::boot(&mut clean);
+    let second = ab::boot(&mut clean);
+    if second.booted.first() != Some(&(NEW.0, NEW.1.to_owned())) {
+        return Err(SweepError::CleanRun(format!(
+            "expected B 1.1.0 after the update, got:\n{}---\n{}",
+            first_boot.console, second.console
+        )));
     }
     let operations = clean.flash_ops() - first;
     let mut report =
@@ -256,7 +163,7 @@ pub fn run(
             }
             walker.set_stop_at_flash_op(Some(first + op));
             loop {
-                match walker.run(BOOT_BUDGET) {
+                match walker.run(ab::BOOT_BUDGET) {
                     Stop::FlashOp { .. } => break,
                     Stop::Exit(_) => {
                         let _ = walker.take_output();
@@ -298,25 +205,24 @@ fn cut_and_check(dev: &Device, at: &Machine, seed: u64) -> Result<bool, String> 
     m.power_on();
     let mut last = None;
     for k in 0..3 {
-        let (console, _) = boot(&mut m);
-        let booted = all_booted(&console);
-        if booted.is_empty() {
-            return Err(format!("boot {k} after the cut booted nothing:\n{console}"));
+        let b = ab::boot(&mut m);
+        if b.booted.is_empty() {
+            return Err(format!("boot {k} after the cut booted nothing:\n{}", b.console));
         }
-        if let Some(bad) = booted.iter().find(|(s, v)| (*s, v.as_str()) != OLD && (*s, v.as_str()) != NEW) {
-            return Err(format!("boot {k} after the cut booted {bad:?}:\n{console}"));
+        if let Some(bad) = b.booted.iter().find(|(s, v)| (*s, v.as_str()) != OLD && (*s, v.as_str()) != NEW) {
+            return Err(format!("boot {k} after the cut booted {bad:?}:\n{}", b.console));
         }
-        last = booted.last().cloned();
+        last = b.booted.last().cloned();
     }
     if last.as_ref().is_some_and(|(s, _)| *s == NEW.0) {
         return Ok(true);
     }
     // Stayed old (the update was interrupted, or its trial was): a newer update goes through.
     m.ota_feed().ok_or("no OTA feed")?.offer(dev.retry.clone());
-    let (c1, _) = boot(&mut m);
-    let (c2, _) = boot(&mut m);
-    if all_booted(&c2).last() != Some(&(RETRY.0, RETRY.1.to_owned())) {
-        return Err(format!("the retried update did not complete:\n{c1}---\n{c2}"));
+    let b1 = ab::boot(&mut m);
+    let b2 = ab::boot(&mut m);
+    if b2.booted.last() != Some(&(RETRY.0, RETRY.1.to_owned())) {
+        return Err(format!("the retried update did not complete:\n{}---\n{}", b1.console, b2.console));
     }
     Ok(false)
 }

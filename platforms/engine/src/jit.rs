@@ -411,7 +411,6 @@ struct Tx<'a, 'f> {
     flags: [Variable; 4],
     cyc: Variable,
     ins: Variable,
-    written: u16,
     fwritten: u8,
     exits: Vec<Exit>,
     ptr: Type,
@@ -481,7 +480,6 @@ impl Jit {
                 flags,
                 cyc,
                 ins,
-                written: 0,
                 fwritten: 0,
                 exits: Vec::new(),
                 ptr,
@@ -553,7 +551,6 @@ impl Tx<'_, '_> {
         // them, and compilation, small).
         let off = offset_of!(CpuState, r) as i32 + 4 * i32::from(r);
         self.b.ins().store(mem(), v, self.cpu, off);
-        self.written |= 1 << r;
     }
 
     fn flag(&mut self, f: usize) -> Value {

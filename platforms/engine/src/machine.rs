@@ -399,12 +399,17 @@ impl Machine {
     /// Applies the operations flash controllers have completed to memory.
     fn apply_flash_ops(&mut self) {
         for i in 0..self.periphs.len() {
-            let Some(f) = self.periphs[i].model.as_flash_mut() else { continue };
-            for op in f.take_done() {
-                if self.write_flash(op, None) {
-                    if let Some(f) = self.periphs[i].model.as_flash_mut() {
-                        f.flag_program_error();
-                    }
+            self.apply_flash_ops_of(i);
+        }
+    }
+
+    /// Applies the operations peripheral `i` completed, if it is a flash controller.
+    fn apply_flash_ops_of(&mut self, i: usize) {
+        let Some(f) = self.periphs[i].model.as_flash_mut() else { return };
+        for op in f.take_done() {
+            if self.write_flash(op, None) {
+                if let Some(f) = self.periphs[i].model.as_flash_mut() {
+                    f.flag_program_error();
                 }
             }
         }
@@ -888,14 +893,15 @@ impl Machine {
     fn advance_devices(&mut self) {
         let now = self.now;
         let clock_hz = self.clock_hz;
-        for (i, p) in self.periphs.iter_mut().enumerate() {
+        for i in 0..self.periphs.len() {
+            let p = &mut self.periphs[i];
             if p.model.next_deadline().is_some_and(|d| d <= now) {
                 self.irq.select_source(i);
                 let mut ctx = Ctx { now, clock_hz, irq: &mut self.irq, out: &mut self.out };
                 p.model.advance(&mut ctx);
+                self.apply_flash_ops_of(i);
             }
         }
-        self.apply_flash_ops();
         if self.sys.systick.advance(now, clock_hz) {
             self.sys.pending[exc::SYSTICK as usize] = true;
         }
@@ -1339,9 +1345,7 @@ impl Machine {
         p.model.advance(&mut ctx);
         let v = access(&mut p.model, addr - p.base, &mut ctx);
         self.next_event = 0;
-        if p.model.as_flash_mut().is_some() {
-            self.apply_flash_ops();
-        }
+        self.apply_flash_ops_of(i);
         Ok(v)
     }
 
