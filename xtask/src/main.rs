@@ -77,20 +77,20 @@ enum Task {
     /// Cut the power at every flash operation of an A/B update on the emulated device, in
     /// seeded torn variants, and check that it never bricks.
     ///
-    /// Builds the bootloader and the app for both slots, gives the device a confirmed factory
-    /// image 1.0.0 in slot A and update 1.1.0 in slot B (pending), counts the flash operations
-    /// of the update's boots, then for each one restores the device from before the update,
-    /// runs to that operation, cuts the power with it half done, powers on and boots three
-    /// times: every boot must boot A 1.0.0 or B 1.1.0, and the device must end on B or on A
-    /// with the update completing when applied again. A failure prints the operation and seed;
-    /// --replay OP:SEED runs that cut alone. Exit status 1 when anything bricked. Not covered
-    /// yet: the download itself (the OTA agent is not built).
+    /// Builds the bootloader and the app for both slots, gives the device the bootloader and a
+    /// confirmed factory image A 1.0.0, and offers update B 1.1.0 on its OTA feed. Counts the
+    /// flash operations of the whole update (the app's OTA agent erasing and downloading into
+    /// slot B, marking it pending, the trial boot, the confirm), then cuts the power at each
+    /// chosen operation with it half done (torn in seeded variants), powers on and boots:
+    /// every boot must boot A 1.0.0 or B 1.1.0, and the device must end on B, or on A with a
+    /// newer update 1.1.1 then completing. A failure prints the operation and seed; --replay
+    /// OP:SEED runs that cut alone. Exit status 1 when anything bricked.
     #[command(
         after_help = "Examples:\n  cargo xtask sweep\n  cargo xtask sweep --variants 16 --json sweep.json\n  cargo xtask sweep --replay 1:12345"
     )]
     Sweep {
-        /// Cut at every operation (tens of thousands: hours; the default is about 32 cut points
-        /// spread over the update, plus its first and last few operations).
+        /// Cut at every operation (about 400: a minute or two; the default is about 32 cut
+        /// points spread over the update, plus its first and last few operations).
         #[arg(long)]
         full: bool,
         /// Cut at every N-th operation (0: about 32 spread over the update).
@@ -105,6 +105,13 @@ enum Task {
         /// Only the cut at operation OP with torn-state seed SEED (from a failure report).
         #[arg(long, value_name = "OP:SEED", value_parser = parse_replay)]
         replay: Option<(u32, u64)>,
+        /// Do not reuse the verdicts of power-on states already seen (slower; the report must
+        /// be the same).
+        #[arg(long)]
+        no_memo: bool,
+        /// Worker threads (0: one per core, at most 4).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         /// Write the counts (operations, cuts, torn variants, completed, stayed old, bricked)
         /// as JSON to this file.
         #[arg(long, value_name = "FILE")]
@@ -178,6 +185,21 @@ enum Bench {
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
     },
+    /// The full power-cut sweep of an A/B update (`cargo xtask sweep --full`): every flash
+    /// operation, torn variants, all boots checked. Target: under 30 s on a 2-core machine.
+    ///
+    /// Side by side, a sample of cuts runs without the memo of power-on states (every cut boots
+    /// five times, as a sweep without snapshots and memo would), and the ratio of the cost per
+    /// cut is printed. Runs itself as a release build. Exit status 1 if anything bricked.
+    #[command(after_help = "Examples:\n  cargo xtask bench sweep\n  cargo xtask bench sweep --variants 8")]
+    Sweep {
+        /// Torn variants per operation.
+        #[arg(long, default_value_t = 4)]
+        variants: u32,
+        /// Worker threads (0: one per core, at most 4).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -195,8 +217,13 @@ fn main() -> ExitCode {
         }
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Ci => test(&[]),
-        Task::Sweep { full, stride, variants, seed, replay, json } => {
-            sweep(if full { 1 } else { stride }, variants, seed, replay, json)
+        Task::Sweep { full, stride, variants, seed, replay, no_memo, threads, json } => {
+            let stride = if full { 1 } else { stride };
+            let variants = variants.max(1);
+            sweep(
+                twinbed::sweep::SweepOptions { seed, variants, stride, replay, memo: !no_memo, threads },
+                json,
+            )
         }
         Task::Sign { input, version, key, slot_size, header_size, confirm, output } => {
             sign(input, version, key, slot_size, header_size, confirm, output)
@@ -210,6 +237,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench { bench: Some(Bench::Cpu { full, runs, timeout }) } => bench_cpu(full, runs, timeout),
+        Task::Bench { bench: Some(Bench::Sweep { variants, threads }) } => bench_sweep(variants, threads),
     };
     match result {
         Ok(code) => code,
@@ -441,23 +469,92 @@ fn run_tests(cmd: &mut Command, counts: &mut Counts) -> Result<()> {
 
 /// `bench cpu`: re-runs itself as a release build if need be, pins this thread to CPU 0 and
 /// calls [`twinbed::bench::run_cpu`].
+/// `cargo xtask` is a debug build, and a benchmark of unoptimized code means nothing: runs
+/// `cargo run --release -p xtask -- bench ARGS` instead.
+fn bench_in_release(bench: &[&str]) -> Result<ExitCode> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["run", "--release", "--quiet", "--package", "xtask", "--", "bench"];
+    args.extend(bench);
+    say(&format!("the engine must be optimized: running `cargo {}`", args.join(" ")));
+    let status = Command::new(&cargo)
+        .current_dir(firmware::repo_root())
+        .args(&args)
+        .status()
+        .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `bench sweep`: the full sweep, and a sample of it without the memo, side by side.
+fn bench_sweep(variants: u32, threads: usize) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        let (v, t) = (variants.to_string(), threads.to_string());
+        return bench_in_release(&["sweep", "--variants", &v, "--threads", &t]);
+    }
+    let mut quiet = |_: &str| {};
+    say("building the bootloader and the app for slots A and B");
+    let fw = firmware::build_ab(2, &mut say)?;
+    let board = Board::builtin("mps2-an385")?;
+    let full =
+        twinbed::sweep::SweepOptions { variants: variants.max(1), stride: 1, threads, ..Default::default() };
+    say(&format!("full sweep: every flash operation, {} torn variants each", full.variants));
+    let started = std::time::Instant::now();
+    let r = twinbed::sweep::run(&fw, &board, &full, &mut |m| say(m))?;
+    let secs = started.elapsed().as_secs_f64();
+    // The sample without the memo: about 16 operations spread over the update, one variant.
+    let stride = (r.operations / 16).max(1);
+    let sample =
+        twinbed::sweep::SweepOptions { variants: 1, stride, memo: false, threads, ..Default::default() };
+    say(&format!("sample without the memo: every {stride}th operation, one variant"));
+    let started = std::time::Instant::now();
+    let s = twinbed::sweep::run(&fw, &board, &sample, &mut quiet)?;
+    let sample_secs = started.elapsed().as_secs_f64();
+    let per_cut = secs / f64::from(r.cuts.max(1));
+    let per_cut_plain = sample_secs / f64::from(s.cuts.max(1));
+    println!();
+    println!("| sweep | operations | cuts | boots run | wall | cuts/s | per cut |");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| full, memo ({} variants) | {} | {} | {} | {secs:.1} s | {:.0} | {:.1} ms |",
+        r.torn_variants,
+        r.operations,
+        r.cuts,
+        r.boots_run,
+        f64::from(r.cuts) / secs,
+        per_cut * 1e3
+    );
+    println!(
+        "| sample, no memo | {} | {} | {} | {sample_secs:.1} s | {:.0} | {:.1} ms |",
+        s.operations,
+        s.cuts,
+        s.boots_run,
+        f64::from(s.cuts) / sample_secs,
+        per_cut_plain * 1e3
+    );
+    println!();
+    println!(
+        "memo vs none: {:.1}x less per cut (the full sweep without it: ~{:.0} s); full sweep {secs:.1} s vs target 30 s: {}",
+        per_cut_plain / per_cut,
+        per_cut_plain * f64::from(r.cuts),
+        if secs < 30.0 { "met".to_owned() } else { format!("NOT MET ({:.2}x over)", secs / 30.0) }
+    );
+    println!(
+        "bricked: {} (full), {} (sample); completed {}, stayed old {}",
+        r.bricked, s.bricked, r.completed, r.stayed_old
+    );
+    for f in r.failures.iter().chain(&s.failures) {
+        say(&format!("BRICKED: {f}"));
+    }
+    Ok(if r.bricked + s.bricked == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn bench_cpu(full: bool, runs: u32, timeout: u64) -> Result<ExitCode> {
     if cfg!(debug_assertions) {
-        // `cargo xtask` is a debug build; a benchmark of an unoptimized engine means nothing.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut args = vec!["run", "--release", "--quiet", "--package", "xtask", "--", "bench", "cpu"];
+        let (runs, timeout) = (runs.to_string(), timeout.to_string());
+        let mut args = vec!["cpu", "--runs", &runs, "--timeout", &timeout];
         if full {
             args.push("--full");
         }
-        let (runs, timeout) = (runs.to_string(), timeout.to_string());
-        args.extend(["--runs", &runs, "--timeout", &timeout]);
-        say(&format!("the engine must be optimized: running `cargo {}`", args.join(" ")));
-        let status = Command::new(&cargo)
-            .current_dir(firmware::repo_root())
-            .args(&args)
-            .status()
-            .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
-        return Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return bench_in_release(&args);
     }
     prereq::ensure_qemu(&mut say)?;
     pin_to_cpu0()?;
@@ -540,18 +637,11 @@ fn parse_replay(s: &str) -> Result<(u32, u64), String> {
 }
 
 /// `sweep`: builds the A/B firmware and runs [`twinbed::sweep::run`].
-fn sweep(
-    stride: u32,
-    variants: u32,
-    seed: u64,
-    replay: Option<(u32, u64)>,
-    json: Option<PathBuf>,
-) -> Result<ExitCode> {
+fn sweep(opts: twinbed::sweep::SweepOptions, json: Option<PathBuf>) -> Result<ExitCode> {
     let mut say = |m: &str| println!("xtask: {m}");
     say("building the bootloader and the app for slots A and B");
     let fw = firmware::build_ab(2, &mut say)?;
     let board = Board::builtin("mps2-an385")?;
-    let opts = twinbed::sweep::SweepOptions { seed, variants: variants.max(1), stride, replay };
     let started = std::time::Instant::now();
     let r = twinbed::sweep::run(&fw, &board, &opts, &mut say)?;
     for f in &r.failures {
@@ -559,7 +649,7 @@ fn sweep(
     }
     let secs = started.elapsed().as_secs_f64();
     say(&format!(
-        "sweep (seed {}): {} operations, {} cuts ({} torn variants each), {} completed, {} stayed old, {} bricked; {:.1} s, {:.0} cuts/s",
+"sweep (seed {}): {} operations, {} cuts ({} torn variants each), {} completed, {} stayed old, {} bricked; {:.1} s, {:.0} cuts/s, {} boots run",
         r.seed,
         r.operations,
         r.cuts,
@@ -568,7 +658,8 @@ fn sweep(
         r.stayed_old,
         r.bricked,
         secs,
-        f64::from(r.cuts) / secs.max(1e-9)
+        f64::from(r.cuts) / secs.max(1e-9),
+        r.boots_run
     ));
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&r)?)

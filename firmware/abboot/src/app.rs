@@ -99,6 +99,20 @@ pub fn confirm<F: NorFlash>(flash: &mut F, layout: &Layout, slot: Slot) -> Resul
 ///
 /// An interrupted erase is not resumable: erase again from the start.
 pub fn erase_slot<F: NorFlash>(flash: &mut F, layout: &Layout, slot: Slot) -> Result<(), Error<F::Error>> {
+    let area = layout.image_area(slot);
+    erase_for_image(flash, layout, slot, area.end - area.start)
+}
+
+/// Erases what an image of `len` bytes needs: the sectors holding its first `len` bytes, first
+/// to last, then the trailer's sector(s), as [`erase_slot`] does for the whole slot. Sectors in
+/// between keep what they held; nothing reads them (an image's check covers only its own
+/// bytes). `len` beyond the image area is clipped to it. Same rules as [`erase_slot`].
+pub fn erase_for_image<F: NorFlash>(
+    flash: &mut F,
+    layout: &Layout,
+    slot: Slot,
+    len: u32,
+) -> Result<(), Error<F::Error>> {
     for s in [slot, slot.other()] {
         if state(flash, layout, s)? == SlotState::Trial {
             return Err(Error::TrialInProgress { slot, running: s });
@@ -106,9 +120,14 @@ pub fn erase_slot<F: NorFlash>(flash: &mut F, layout: &Layout, slot: Slot) -> Re
     }
     let range = layout.slot(slot);
     let sector = F::ERASE_SIZE as u32;
+    let area = layout.image_area(slot);
+    let image_end = range.start + len.min(area.end - area.start);
+    let trailer_start = layout.trailer(slot).start / sector * sector;
     let mut at = range.start;
     while at < range.end {
-        flash.erase(at, at + sector).map_err(Error::Flash)?;
+        if at < image_end || at >= trailer_start {
+            flash.erase(at, at + sector).map_err(Error::Flash)?;
+        }
         at += sector;
     }
     Ok(())

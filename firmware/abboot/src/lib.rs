@@ -178,7 +178,9 @@ pub mod testing;
 pub mod trailer;
 mod version;
 
-pub use app::{confirm, erase_slot, mark_pending, provision_confirmed, state, trailer, Error, Operation};
+pub use app::{
+    confirm, erase_for_image, erase_slot, mark_pending, provision_confirmed, state, trailer, Error, Operation,
+};
 pub use boot::{select, BootChoice, BootError, ImageCheck};
 pub use event::{Event, Events, FlashOp, RevertReason};
 pub use layout::{Field, Layout, LayoutError};

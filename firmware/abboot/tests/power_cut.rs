@@ -217,7 +217,7 @@ impl Case<'_> {
                 step!(boot(pc, watch, false));
             }
             Scenario::Reinstall => {
-                app(abboot::erase_slot(pc, l, Slot::B))?;
+                app(abboot::erase_for_image(pc, l, Slot::B, self.update.len() as u32))?;
                 image::write(pc, l, Slot::B, self.update).map_err(|PowerLost| Cut)?;
                 app(abboot::mark_pending(pc, l, Slot::B))?;
                 step!(boot(pc, watch, true));

@@ -116,7 +116,5 @@ fn update_status(slot: char, healthy: bool) {
         Ok(state) => println!("update: running from slot {slot} ({state})"),
         Err(e) => println!("update: slot {slot}, state unreadable: {e:?}"),
     }
-    // The SysTick clock runs: sleep through erases instead of spinning on the controller.
-    flash.sleep_while_erasing(true);
     ota::run(own, &mut flash, &layout);
 }

@@ -42,11 +42,17 @@ impl Feed {
     }
 
     /// Copies the image's bytes at `offset` into `buf` (whole words; `offset` and `buf.len()`
-    /// multiples of 4); false if some have not arrived.
+    /// multiples of 4); false if some have not arrived. One register read per word: DATA
+    /// advances OFFSET by itself.
     pub fn read(&mut self, offset: u32, buf: &mut [u8]) -> bool {
-        for (i, chunk) in buf.chunks_mut(4).enumerate() {
-            let Some(w) = self.word(offset + 4 * i as u32) else { return false };
-            chunk.copy_from_slice(&w.to_le_bytes()[..chunk.len()]);
+        set(0x14, 1);
+        set(0x0c, offset);
+        for chunk in buf.chunks_mut(4) {
+            chunk.copy_from_slice(&reg(0x10).to_le_bytes()[..chunk.len()]);
+        }
+        if reg(0x14) & 1 != 0 {
+            set(0x14, 1);
+            return false;
         }
         true
     }

@@ -35,6 +35,8 @@ mod execute;
 
 /// Longest compiled block, in instructions.
 const MAX_BLOCK: usize = jit::MAX_INSTRS;
+/// SCR.SEVONPEND (B3.2.7).
+const SCR_SEVONPEND: u32 = 1 << 4;
 
 /// The block compiler's setting from `TWINBED_JIT` (`off`, `eager`, or a threshold), else the
 /// default threshold.
@@ -226,6 +228,9 @@ pub struct Machine {
     next_event: u64,
     budget_end: u64,
     sleeping: bool,
+    /// The sleep is a WFE's, which an event (SEV, SEVONPEND) also ends; a WFI's is not.
+    #[serde(default)]
+    sleep_wfe: bool,
     /// The stop address, or [`NO_STOP`] (odd, so no PC ever equals it).
     stop_at: u32,
     skip_stop: bool,
@@ -264,6 +269,7 @@ impl Machine {
             next_event: 0,
             budget_end: 0,
             sleeping: false,
+            sleep_wfe: false,
             stop_at: NO_STOP,
             skip_stop: false,
             next_pc: 0,
@@ -385,6 +391,40 @@ impl Machine {
         self.flash_stop_at = index;
     }
 
+    /// The memory each flash controller programs, as (base, size): what survives a power cycle.
+    pub fn flash_regions(&self) -> Vec<(u32, u32)> {
+        self.periphs
+            .iter()
+            .filter_map(|p| match &p.model {
+                periph::Model::NorFlash(f) => Some(f.region()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A 128-bit digest of everything the flash controllers keep across power cycles, to tell
+    /// power-on states apart (the power-cut sweep memoises on it). Not cryptographic: two lanes
+    /// of multiply-rotate mixing over 64-bit words; for the ~10^5 states of a sweep a chance
+    /// collision is ~2^-90.
+    pub fn flash_digest(&self) -> u128 {
+        let (mut a, mut b) = (0x243f_6a88_85a3_08d3u64, 0x1319_8a2e_0370_7344u64);
+        for (base, size) in self.flash_regions() {
+            let Some(bytes) = self.peek(base, size as usize) else { continue };
+            let mut words = bytes.chunks_exact(8);
+            for w in &mut words {
+                let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+                a = (a ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+                b = (b.rotate_left(17) ^ w).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+            }
+            for &byte in words.remainder() {
+                a = (a ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            }
+            a ^= u64::from(base);
+            b ^= u64::from(size);
+        }
+        u128::from(a) << 64 | u128::from(b)
+    }
+
     /// Flash operations started since the machine was made (all flash controllers).
     pub fn flash_ops(&self) -> u32 {
         self.periphs
@@ -418,10 +458,7 @@ impl Machine {
     /// Writes a flash operation's result into memory (torn from `tear_seed` if given), dropping
     /// decoded code there; true if a program asked to set bits (PROG_ERR).
     fn write_flash(&mut self, op: FlashOp, tear_seed: Option<u64>) -> bool {
-        let (addr, len) = match op {
-            FlashOp::Program { addr, .. } => (addr, 4usize),
-            FlashOp::Erase { addr } => (addr, nor_flash::PAGE_SIZE as usize),
-        };
+        let (addr, len) = (op.addr(), op.size());
         let Some(r) = self.mem.iter_mut().find(|r| {
             let off = addr.wrapping_sub(r.base) as usize;
             off < r.data.len() && r.data.len() - off >= len
@@ -430,16 +467,13 @@ impl Machine {
         };
         let off = (addr - r.base) as usize;
         let bytes = &mut r.data[off..off + len];
-        let mut prog_err = false;
-        match (tear_seed, op) {
-            (Some(seed), _) => nor_flash::tear(op, bytes, seed),
-            (None, FlashOp::Program { value, .. }) => {
-                let old = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                prog_err = value & !old != 0;
-                bytes.copy_from_slice(&(old & value).to_le_bytes());
+        let prog_err = match tear_seed {
+            Some(seed) => {
+                nor_flash::tear(op, bytes, seed);
+                false
             }
-            (None, FlashOp::Erase { .. }) => bytes.fill(0xff),
-        }
+            None => op.apply(bytes),
+        };
         if !r.code.is_empty() {
             r.invalidate(off, len, &mut self.retired);
         }
@@ -468,14 +502,7 @@ impl Machine {
     /// peripherals reset, and the firmware boots from the vector table in memory. Virtual time
     /// goes on from where it was.
     pub fn power_on(&mut self) {
-        let flash: Vec<(u32, u32)> = self
-            .periphs
-            .iter()
-            .filter_map(|p| match &p.model {
-                periph::Model::NorFlash(f) => Some(f.region()),
-                _ => None,
-            })
-            .collect();
+        let flash = self.flash_regions();
         for r in &mut self.mem {
             if !flash.iter().any(|&(base, _)| base == r.base) {
                 r.data.fill(0);
@@ -860,6 +887,12 @@ impl Machine {
             }
             let deadline = self.earliest_deadline();
             if self.sleeping {
+                if self.sleep_wfe && self.cpu.event {
+                    // B1.5.18: the event that ends a WFE is consumed.
+                    self.cpu.event = false;
+                    self.sleeping = false;
+                    continue;
+                }
                 if self.wake_pending() {
                     self.sleeping = false;
                     continue;
@@ -912,6 +945,11 @@ impl Machine {
             let bit = 1u128 << irq;
             let n = (exc::IRQ0 + irq) as usize;
             if rose & bit != 0 || (levels & bit != 0 && !self.sys.active[n]) {
+                // SCR.SEVONPEND: an interrupt turning pending is a WFE wake-up event, even
+                // one the NVIC has disabled (B3.2.7).
+                if !self.sys.pending[n] && self.sys.scr & SCR_SEVONPEND != 0 {
+                    self.cpu.event = true;
+                }
                 self.sys.pending[n] = true;
             }
         }
@@ -932,12 +970,9 @@ impl Machine {
         p
     }
 
-    /// Whether a pending exception would wake a WFI (priority above the active ones,
-    /// ignoring PRIMASK, as B1.5.19 specifies).
+    /// Whether a pending exception would wake a WFI or WFE (priority above the active ones,
+    /// ignoring PRIMASK, as B1.5.19 specifies). Events wake only a WFE: see the run loop.
     fn wake_pending(&self) -> bool {
-        if self.cpu.event {
-            return true;
-        }
         let Some((_, prio)) = self.sys.highest_pending() else {
             return false;
         };
@@ -1240,8 +1275,9 @@ impl Machine {
     }
 
     /// Enters sleep (WFI/WFE) until an exception or event wakes the core.
-    pub(crate) fn sleep(&mut self) {
+    pub(crate) fn sleep(&mut self, wfe: bool) {
         self.sleeping = true;
+        self.sleep_wfe = wfe;
         self.next_event = 0;
     }
 

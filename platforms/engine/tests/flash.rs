@@ -167,3 +167,75 @@ fn programming_decoded_code_replaces_it() {
     // must not exit through semihosting.
     assert_ne!(stop, Stop::Exit(0));
 }
+
+/// The program at 0x100 for the sleep tests: SCR <- r5; CTRL <- 1 (interrupt on DONE, the
+/// NVIC leaves IRQ 31 disabled); ADDR, DATA, CMD <- r1, r2, r3; then WFE or WFI; r4 <- STATUS;
+/// exit(0).
+///   movw r6,#0xed10; movt r6,#0xe000; str r5,[r6]; movs r4,#1; str r4,[r0,#8]
+///   str r1,[r0,#0xc]; str r2,[r0,#0x10]; str r3,[r0,#0x14]; wfe|wfi; ldr r4,[r0,#4]; exit(0)
+fn sleeping_program(wfe: bool) -> [u16; 20] {
+    [
+        0xf64e,
+        0x5610,
+        0xf2ce,
+        0x0600,
+        0x6035,
+        0x2401,
+        0x6084,
+        0x60c1,
+        0x6102,
+        0x6143,
+        if wfe { 0xbf20 } else { 0xbf30 },
+        0x6844,
+        0xf240,
+        0x0126,
+        0xf2c0,
+        0x0102,
+        0xf240,
+        0x0018,
+        0xbeab,
+        0xe7fe,
+    ]
+}
+
+/// Runs `sleeping_program` for a word program with SCR = `scr`.
+fn sleep_through_a_program(wfe: bool, scr: u32) -> (Stop, Machine) {
+    let board = Board::parse(
+        "name = \"flash\"\ncpu = \"cortex-m3\"\nclock_hz = 25000000\n\
+         [[memory]]\nname = \"flash\"\nbase = 0\nsize = 0x10000\n\
+         [[memory]]\nname = \"ram\"\nbase = 0x20000000\nsize = 0x10000\n\
+         [[peripheral]]\nname = \"fc\"\nmodel = \"twinbed-nor-flash\"\nbase = 0x40030000\nmemory = \"flash\"\nirqs = [31]\n",
+        "flash test board with its interrupt",
+    )
+    .unwrap();
+    let mut m = Machine::new(&board).unwrap();
+    let mut image = vec![0xffu8; FLASH_SIZE as usize];
+    image[0..4].copy_from_slice(&0x2000_8000u32.to_le_bytes());
+    image[4..8].copy_from_slice(&0x101u32.to_le_bytes());
+    for (i, h) in sleeping_program(wfe).iter().enumerate() {
+        image[0x100 + 2 * i..0x102 + 2 * i].copy_from_slice(&h.to_le_bytes());
+    }
+    assert!(m.poke(0, &image));
+    m.reset();
+    boot_registers(&mut m, 0x8000, 0x1234_5678, 1);
+    m.cpu.r[5] = scr;
+    let stop = m.run(25_000_000);
+    (stop, m)
+}
+
+/// SCR.SEVONPEND (B3.2.7): an interrupt turning pending wakes a WFE even while the NVIC has it
+/// disabled. This is how the BSP's flash driver sleeps through an operation with no handler.
+#[test]
+fn wfe_with_sevonpend_wakes_when_the_operation_is_done_and_wfi_does_not() {
+    const SEVONPEND: u32 = 1 << 4;
+    let (stop, m) = sleep_through_a_program(true, SEVONPEND);
+    assert_eq!(stop, Stop::Exit(0));
+    assert_eq!(m.cpu.r[4] & (status::BUSY | status::DONE), status::DONE, "woke after the program completed");
+    let program = nor_flash::PROGRAM_US * 25;
+    assert!((program..program + 100).contains(&m.now), "woke at the completion, {} cycles", m.now);
+    assert_eq!(word(&m, 0x8000), 0x1234_5678);
+    // Without SEVONPEND nothing wakes the WFE; a WFI waits for an interrupt the NVIC would take,
+    // and this one is disabled.
+    assert_eq!(sleep_through_a_program(true, 0).0, Stop::Idle);
+    assert_eq!(sleep_through_a_program(false, SEVONPEND).0, Stop::Idle);
+}

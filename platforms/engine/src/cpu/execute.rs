@@ -376,12 +376,12 @@ impl Machine {
             Instr::Hint(h) => {
                 match h {
                     Hint::Nop => {}
-                    Hint::Wfi => self.sleep(),
+                    Hint::Wfi => self.sleep(false),
                     Hint::Wfe => {
                         if self.cpu.event {
                             self.cpu.event = false;
                         } else {
-                            self.sleep();
+                            self.sleep(true);
                         }
                     }
                     Hint::Sev => self.cpu.event = true,

@@ -13,14 +13,21 @@
 //! - PROGRAM writes one 32-bit word at a word-aligned address and can only clear bits: the
 //!   result is `old & DATA`. Asking for a 0 -> 1 change sets `STATUS.PROG_ERR` (the word still
 //!   becomes `old & DATA`, as NOR cells do).
-//! - An operation takes virtual time ([`PROGRAM_US`] per word, [`ERASE_US`] per page);
+//! - PROGRAM_ROW programs a row of [`ROW_SIZE`] bytes (256, 64 words) at a row-aligned address
+//!   from the controller's row buffer, with the same rule per word: one operation where a word
+//!   program would take 64. This is the page program of serial NOR and the page buffer of
+//!   internal flash such as the SAM3's: most of a firmware image goes in this way, and the power
+//!   cut sweep has one operation per row to cut rather than one per word.
+//! - An operation takes virtual time ([`PROGRAM_US`] per word, [`ROW_PROGRAM_US`] per row,
+//!   [`ERASE_US`] per page);
 //!   `STATUS.BUSY` is set meanwhile and the memory changes when it completes. A command given
 //!   while busy is ignored and sets `STATUS.BUSY_ERR`.
 //! - Contents persist across system reset and power cycles (they are the machine's memory).
 //!
 //! # Power cuts
 //! The machine can cut power while an operation is in flight ([`NorFlash::tear`]): a program
-//! then leaves a seeded random subset of the bits it was clearing cleared, an erase a seeded
+//! then leaves a seeded random subset of the bits it was clearing cleared (in each word of a row),
+//! an erase a seeded
 //! random subset of the page's bits set, which is what a real cell array shows when its charge
 //! pump stops half way. The same seed gives the same torn contents.
 //!
@@ -32,11 +39,13 @@
 //! | 0x08 | CTRL | RW | bit 0: interrupt on DONE or any error |
 //! | 0x0C | ADDR | RW | absolute address of the word (PROGRAM) or page (ERASE) |
 //! | 0x10 | DATA | RW | word to program |
-//! | 0x14 | CMD | WO | 1 = PROGRAM, 2 = ERASE |
+//! | 0x14 | CMD | WO | 1 = PROGRAM, 2 = ERASE, 3 = PROGRAM_ROW |
 //! | 0x18 | PAGE_SIZE | RO | 4096 |
 //! | 0x1C | BASE | RO | first address of the flash |
 //! | 0x20 | SIZE | RO | bytes of flash |
 //! | 0x24 | OPS | RO | operations started since the machine was built (across resets and power cycles) |
+//! | 0x28 | ROW_SIZE | RO | 256 |
+//! | 0x100-0x1FC | ROW[0..64] | RW | the row buffer PROGRAM_ROW programs (kept across operations; reset to 0xFFFF_FFFF) |
 //!
 //! Not modelled: write protection/locking, read-while-write stalls (reads during an operation
 //! see the old contents), wear.
@@ -50,6 +59,14 @@ pub const ID: u32 = 0x4C46_4254;
 pub const PAGE_SIZE: u32 = 4096;
 /// Time to program one word, in µs of virtual time.
 pub const PROGRAM_US: u64 = 40;
+/// Row (page program) granularity.
+pub const ROW_SIZE: u32 = 256;
+/// Words in a row.
+pub const ROW_WORDS: usize = ROW_SIZE as usize / 4;
+/// Time to program one row, in µs of virtual time (typical 256-byte page program of serial NOR).
+pub const ROW_PROGRAM_US: u64 = 700;
+/// Offset of the row buffer.
+const ROW_BUFFER: u32 = 0x100;
 /// Time to erase one page, in µs of virtual time.
 pub const ERASE_US: u64 = 20_000;
 
@@ -83,18 +100,22 @@ enum Reg {
     Base = 0x1c,
     Size = 0x20,
     Ops = 0x24,
+    RowSize = 0x28,
 }
 
 impl Reg {
     fn at(offset: u32) -> Option<Reg> {
         use Reg::*;
-        [Id, Status, Ctrl, Addr, Data, Cmd, PageSize, Base, Size, Ops]
+        [Id, Status, Ctrl, Addr, Data, Cmd, PageSize, Base, Size, Ops, RowSize]
             .into_iter()
             .find(|r| *r as u32 == offset)
     }
 }
 
 /// A flash operation: what to change in memory.
+// A row's 256 bytes make this large; operations are few and short-lived, and keeping it `Copy`
+// keeps the machine's flash bookkeeping simple.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FlashOp {
     /// `word = old & value` at `addr`.
@@ -104,11 +125,36 @@ pub enum FlashOp {
         /// The word to program.
         value: u32,
     },
+    /// `word = old & data[i]` for each word of the row at `addr`.
+    ProgramRow {
+        /// Absolute, row-aligned address.
+        addr: u32,
+        /// The row's words.
+        data: Row,
+    },
     /// The page at `addr` to 0xFF.
     Erase {
         /// Absolute, page-aligned address.
         addr: u32,
     },
+}
+
+/// The 64 words of a row (serialised as a sequence: serde's arrays stop at 32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row(pub [u32; ROW_WORDS]);
+
+impl Serialize for Row {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.as_slice().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Row {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Vec::<u32>::deserialize(d)?;
+        let n = v.len();
+        v.try_into().map(Row).map_err(|_| serde::de::Error::invalid_length(n, &"64 words"))
+    }
 }
 
 /// The controller.
@@ -121,6 +167,7 @@ pub struct NorFlash {
     addr: u32,
     data: u32,
     ops: u32,
+    row: Row,
     /// The operation in flight and the cycle it completes at.
     busy: Option<(FlashOp, u64)>,
     /// Completed operations for the machine to apply to memory.
@@ -131,7 +178,19 @@ pub struct NorFlash {
 impl NorFlash {
     /// A controller for the `size` bytes of flash at `base`.
     pub fn new(base: u32, size: u32, irqs: IrqOutputs) -> Self {
-        Self { base, size, status: 0, ctrl: 0, addr: 0, data: 0, ops: 0, busy: None, done: Vec::new(), irqs }
+        Self {
+            base,
+            size,
+            status: 0,
+            ctrl: 0,
+            addr: 0,
+            data: 0,
+            ops: 0,
+            row: Row([u32::MAX; ROW_WORDS]),
+            busy: None,
+            done: Vec::new(),
+            irqs,
+        }
     }
 
     /// The STATUS register.
@@ -180,6 +239,7 @@ impl NorFlash {
         let (op, us, align) = match cmd {
             1 => (FlashOp::Program { addr, value: self.data }, PROGRAM_US, 4),
             2 => (FlashOp::Erase { addr }, ERASE_US, PAGE_SIZE),
+            3 => (FlashOp::ProgramRow { addr, data: self.row }, ROW_PROGRAM_US, ROW_SIZE),
             other => {
                 tracing::warn!(target: "guest", "nor-flash: unknown command {other}: ignored");
                 return;
@@ -224,6 +284,10 @@ impl Device for NorFlash {
             Some(Reg::Base) => self.base,
             Some(Reg::Size) => self.size,
             Some(Reg::Ops) => self.ops,
+            Some(Reg::RowSize) => ROW_SIZE,
+            None if (ROW_BUFFER..ROW_BUFFER + ROW_SIZE).contains(&offset) => {
+                self.row.0[((offset - ROW_BUFFER) / 4) as usize]
+            }
             Some(Reg::Cmd) | None => {
                 bad_read("nor-flash", offset, size);
                 0
@@ -242,6 +306,9 @@ impl Device for NorFlash {
             Some(Reg::Addr) => self.addr = value,
             Some(Reg::Data) => self.data = value,
             Some(Reg::Cmd) => self.command(value, ctx),
+            None if (ROW_BUFFER..ROW_BUFFER + ROW_SIZE).contains(&offset) => {
+                self.row.0[((offset - ROW_BUFFER) / 4) as usize] = value
+            }
             _ => bad_write("nor-flash", offset, size, value),
         }
         self.update_irq(ctx);
@@ -273,20 +340,20 @@ impl Device for NorFlash {
         self.ctrl = 0;
         self.addr = 0;
         self.data = 0;
+        self.row = Row([u32::MAX; ROW_WORDS]);
     }
 }
 
 /// The bytes a power cut leaves where `op` was in flight: `mem` is the memory the operation
-/// covers (4 bytes for a program, a page for an erase), changed in place from `seed`.
+/// covers ([`FlashOp::size`] bytes), changed in place from `seed`.
 pub fn tear(op: FlashOp, mem: &mut [u8], seed: u64) {
     let mut rng = SplitMix(seed);
     match op {
-        FlashOp::Program { value, .. } => {
-            let old = u32::from_le_bytes([mem[0], mem[1], mem[2], mem[3]]);
-            // Of the bits the program was clearing, a random subset got cleared.
-            let clearing = old & !value;
-            let torn = old & !(clearing & rng.next() as u32);
-            mem[..4].copy_from_slice(&torn.to_le_bytes());
+        FlashOp::Program { value, .. } => tear_word(&mut mem[..4], value, &mut rng),
+        FlashOp::ProgramRow { data, .. } => {
+            for (w, value) in mem.chunks_exact_mut(4).zip(data.0) {
+                tear_word(w, value, &mut rng);
+            }
         }
         FlashOp::Erase { .. } => {
             // A random subset of the page's bits reached the erased state (1).
@@ -297,6 +364,55 @@ pub fn tear(op: FlashOp, mem: &mut [u8], seed: u64) {
                 }
             }
         }
+    }
+}
+
+/// Of the bits a word program was clearing, a random subset got cleared.
+fn tear_word(mem: &mut [u8], value: u32, rng: &mut SplitMix) {
+    let old = u32::from_le_bytes([mem[0], mem[1], mem[2], mem[3]]);
+    let clearing = old & !value;
+    let torn = old & !(clearing & rng.next() as u32);
+    mem.copy_from_slice(&torn.to_le_bytes());
+}
+
+impl FlashOp {
+    /// First address the operation changes.
+    pub fn addr(&self) -> u32 {
+        match *self {
+            FlashOp::Program { addr, .. } | FlashOp::ProgramRow { addr, .. } | FlashOp::Erase { addr } => {
+                addr
+            }
+        }
+    }
+
+    /// Bytes the operation changes.
+    pub fn size(&self) -> usize {
+        match self {
+            FlashOp::Program { .. } => 4,
+            FlashOp::ProgramRow { .. } => ROW_SIZE as usize,
+            FlashOp::Erase { .. } => PAGE_SIZE as usize,
+        }
+    }
+
+    /// Applies the completed operation to `mem` (its [`FlashOp::size`] bytes): programs clear
+    /// bits, erases set them all. True if a program asked to set bits (PROG_ERR).
+    pub fn apply(&self, mem: &mut [u8]) -> bool {
+        let mut prog_err = false;
+        let mut program = |w: &mut [u8], value: u32| {
+            let old = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            prog_err |= value & !old != 0;
+            w.copy_from_slice(&(old & value).to_le_bytes());
+        };
+        match self {
+            FlashOp::Program { value, .. } => program(&mut mem[..4], *value),
+            FlashOp::ProgramRow { data, .. } => {
+                for (w, value) in mem.chunks_exact_mut(4).zip(data.0) {
+                    program(w, value);
+                }
+            }
+            FlashOp::Erase { .. } => mem.fill(0xff),
+        }
+        prog_err
     }
 }
 
@@ -342,6 +458,49 @@ mod tests {
         assert_eq!(f.read(0x04, Size::Word, &mut c) & (status::BUSY | status::DONE), status::DONE);
         assert_eq!(irq.levels(), 1 << 30, "DONE raises the interrupt when enabled");
         assert_eq!(f.ops(), 1);
+    }
+
+    #[test]
+    fn a_row_program_takes_the_row_buffer_in_one_operation() {
+        let (mut irq, mut out) = (IrqLines::default(), Output::default());
+        let mut f = NorFlash::new(0, 0x2000, IrqOutputs::default());
+        let mut c = ctx(0, &mut irq, &mut out);
+        assert_eq!(f.read(0x28, Size::Word, &mut c), ROW_SIZE);
+        assert_eq!(f.read(0x100, Size::Word, &mut c), u32::MAX, "the buffer resets erased");
+        for i in 0..ROW_WORDS as u32 {
+            f.write(0x100 + 4 * i, Size::Word, i * 3, &mut c);
+        }
+        assert_eq!(f.read(0x104, Size::Word, &mut c), 3);
+        // A row must be row-aligned.
+        f.write(0x0c, Size::Word, 0x80, &mut c);
+        f.write(0x14, Size::Word, 3, &mut c);
+        assert_eq!(f.read(0x04, Size::Word, &mut c), status::ALIGN_ERR);
+        f.write(0x04, Size::Word, status::W1C, &mut c);
+        f.write(0x0c, Size::Word, 0x100, &mut c);
+        f.write(0x14, Size::Word, 3, &mut c);
+        assert_eq!(f.next_deadline(), Some(ROW_PROGRAM_US * 25));
+        let mut c = ctx(ROW_PROGRAM_US * 25, &mut irq, &mut out);
+        f.advance(&mut c);
+        let done = f.take_done();
+        let [FlashOp::ProgramRow { addr: 0x100, data }] = done.as_slice() else { panic!("{done:?}") };
+        assert!(data.0.iter().enumerate().all(|(i, &w)| w == 3 * i as u32));
+        assert_eq!(f.ops(), 1);
+        let mut mem = [0xffu8; ROW_SIZE as usize];
+        assert!(!done[0].apply(&mut mem));
+        assert_eq!(&mem[4..8], &3u32.to_le_bytes());
+        // Programming a 1 where the row holds a 0 is a PROG_ERR, and the word keeps its 0s.
+        mem[4] = 0;
+        assert!(done[0].apply(&mut mem));
+        // A torn row only clears bits the row was clearing, word by word.
+        let mut torn = [0xffu8; ROW_SIZE as usize];
+        tear(done[0], &mut torn, 9);
+        for (i, w) in torn.chunks_exact(4).enumerate() {
+            let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            assert_eq!(w & (3 * i as u32), 3 * i as u32, "word {i}: a bit the row keeps was cleared");
+        }
+        assert_ne!(torn, [0xffu8; ROW_SIZE as usize], "some bits were cleared");
+        let back: FlashOp = postcard::from_bytes(&postcard::to_allocvec(&done[0]).unwrap()).unwrap();
+        assert_eq!(back, done[0], "a row in flight survives a snapshot");
     }
 
     #[test]
