@@ -96,8 +96,9 @@ pub fn run(
                 }
             }
             Stop::Idle => return Err(RunError::GuestIdle { pc: m.cpu.r[15] }),
-            // Only when asked for (`set_stop_at_flash_op`), which this runner never does.
-            Stop::FlashOp { .. } => {}
+            // Only when asked for (`set_stop_at_flash_op`, `attach_serial`), which this runner
+            // never does.
+            Stop::FlashOp { .. } | Stop::Serial => {}
             Stop::Lockup { pc } => {
                 return Err(RunError::GuestLockup { pc, cfsr: m.sys.cfsr, hfsr: m.sys.hfsr })
             }

@@ -163,6 +163,9 @@ pub enum Stop {
         /// The operation's number.
         index: u32,
     },
+    /// A UART attached with [`Machine::attach_serial`] transmitted; the bytes are waiting in
+    /// [`Machine::take_serial_tx`], stamped with the virtual time they went out.
+    Serial,
 }
 
 /// A synchronous exception raised while executing an instruction.
@@ -245,6 +248,12 @@ pub struct Machine {
     jit_threshold: Option<u32>,
     /// Stop when a flash controller starts this operation ([`Stop::FlashOp`]).
     flash_stop_at: Option<u32>,
+    /// UARTs whose output goes to a device model outside the machine (bit n: UART n).
+    #[serde(default)]
+    serial_attached: u32,
+    /// Their bytes: (virtual time, UART, byte), oldest first.
+    #[serde(default)]
+    serial_tx: Vec<(u64, u8, u8)>,
     /// Whether each memory region has an address window of its own (`jit::windowed`), so
     /// compiled code can reach memory directly.
     windowed: bool,
@@ -279,6 +288,8 @@ impl Machine {
             pending_exit: None,
             jit_threshold: jit_from_env(),
             flash_stop_at: None,
+            serial_attached: 0,
+            serial_tx: Vec::new(),
             windowed: jit::windowed(&board.memory.iter().map(|m| (m.base, m.size)).collect::<Vec<_>>()),
         })
     }
@@ -519,6 +530,66 @@ impl Machine {
             periph::Model::OtaFeed(f) => Some(f),
             _ => None,
         })
+    }
+
+    /// Attaches (or detaches) UART `uart` to a device model outside the machine, such as a
+    /// modem: from now on its output no longer goes to [`Machine::take_output`] but to
+    /// [`Machine::take_serial_tx`], and every byte it sends ends [`Machine::run`] with
+    /// [`Stop::Serial`] right after the store that sent it, so the model sees it at its virtual
+    /// time. Bytes for the firmware go in with [`Machine::serial_rx`].
+    pub fn attach_serial(&mut self, uart: u8, attached: bool) {
+        let bit = 1u32.checked_shl(u32::from(uart)).unwrap_or(0);
+        if attached {
+            self.serial_attached |= bit;
+        } else {
+            self.serial_attached &= !bit;
+        }
+    }
+
+    /// The bytes attached UARTs sent since the last call: (virtual time in cycles, UART, byte).
+    pub fn take_serial_tx(&mut self) -> Vec<(u64, u8, u8)> {
+        std::mem::take(&mut self.serial_tx)
+    }
+
+    /// Queues `bytes` for UART `uart` to receive, now (the UART takes them as fast as the
+    /// firmware reads them, as QEMU's character backends do). False if the board has no such
+    /// UART.
+    pub fn serial_rx(&mut self, uart: u8, bytes: &[u8]) -> bool {
+        let Some(i) = self.periphs.iter().position(|p| matches!(&p.model, periph::Model::Uart(u) if u.index() == uart))
+        else {
+            return false;
+        };
+        self.irq.select_source(i);
+        let mut ctx = Ctx { now: self.now, clock_hz: self.clock_hz, irq: &mut self.irq, out: &mut self.out };
+        if let periph::Model::Uart(u) = &mut self.periphs[i].model {
+            for &b in bytes {
+                u.push_rx(b, &mut ctx);
+            }
+        }
+        self.next_event = 0;
+        true
+    }
+
+    /// Moves the bytes of attached UARTs among the output since `from` to `serial_tx`.
+    fn divert_serial(&mut self, from: usize) {
+        if self.serial_attached == 0 || self.out.bytes.len() <= from {
+            return;
+        }
+        let (now, attached) = (self.now, self.serial_attached);
+        let mut kept = from;
+        for k in from..self.out.bytes.len() {
+            let (source, byte) = self.out.bytes[k];
+            match source {
+                OutputSource::Uart(n) if attached & 1u32.checked_shl(u32::from(n)).unwrap_or(0) != 0 => {
+                    self.serial_tx.push((now, n, byte));
+                }
+                _ => {
+                    self.out.bytes[kept] = (source, byte);
+                    kept += 1;
+                }
+            }
+        }
+        self.out.bytes.truncate(kept);
     }
 
     /// Takes the console output produced so far.
@@ -869,6 +940,9 @@ impl Machine {
         if let Some(code) = self.pending_exit.take() {
             return Some(Stop::Exit(code));
         }
+        if !self.serial_tx.is_empty() {
+            return Some(Stop::Serial);
+        }
         if let Some(index) = self.flash_stop_at {
             if self.flash_ops() > index {
                 self.flash_stop_at = None;
@@ -926,6 +1000,7 @@ impl Machine {
     fn advance_devices(&mut self) {
         let now = self.now;
         let clock_hz = self.clock_hz;
+        let out_before = self.out.bytes.len();
         for i in 0..self.periphs.len() {
             let p = &mut self.periphs[i];
             if p.model.next_deadline().is_some_and(|d| d <= now) {
@@ -935,6 +1010,7 @@ impl Machine {
                 self.apply_flash_ops_of(i);
             }
         }
+        self.divert_serial(out_before);
         if self.sys.systick.advance(now, clock_hz) {
             self.sys.pending[exc::SYSTICK as usize] = true;
         }
@@ -1377,11 +1453,13 @@ impl Machine {
         };
         let p = &mut self.periphs[i];
         self.irq.select_source(i);
+        let out_before = self.out.bytes.len();
         let mut ctx = Ctx { now: self.now, clock_hz: self.clock_hz, irq: &mut self.irq, out: &mut self.out };
         p.model.advance(&mut ctx);
         let v = access(&mut p.model, addr - p.base, &mut ctx);
         self.next_event = 0;
         self.apply_flash_ops_of(i);
+        self.divert_serial(out_before);
         Ok(v)
     }
 

@@ -20,6 +20,8 @@ pub const MAX_TOPIC_LEN: usize = 1024;
 pub enum Command {
     /// `AT`
     At,
+    /// `AT+GSN`: the IMEI.
+    Gsn,
     /// `AT+CFUN=0` (false) / `AT+CFUN=1` (true)
     Cfun(bool),
     /// `AT+CEREG?`
@@ -84,6 +86,7 @@ pub fn parse(line: &[u8]) -> Option<Command> {
     let name = name.to_ascii_uppercase();
     match (name.as_slice(), tail) {
         (b"CEREG", b"?") => Some(Command::CeregQuery),
+        (b"GSN", b"") => Some(Command::Gsn),
         (b"CFUN", _) => match args(tail.strip_prefix(b"=")?)?.as_slice() {
             [Arg::Num(0)] => Some(Command::Cfun(false)),
             [Arg::Num(1)] => Some(Command::Cfun(true)),

@@ -79,6 +79,11 @@ pub struct CmsdkUart {
 }
 
 impl CmsdkUart {
+    /// The UART's number on the board.
+    pub fn index(&self) -> u8 {
+        self.index
+    }
+
     /// UART number `index` of the board, its interrupt outputs wired as `irqs`.
     pub fn new(index: u8, irqs: IrqOutputs) -> Self {
         Self {

@@ -160,6 +160,9 @@ struct DataMode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Modem {
     timing: Timing,
+    /// The IMEI `AT+GSN` answers (15 digits): the firmware makes its device id from it.
+    #[serde(default = "default_imei")]
+    imei: String,
     /// Virtual time handled so far.
     clock: u64,
     seq: u64,
@@ -225,7 +228,18 @@ impl Modem {
             power: PowerState::Idle,
             power_log: vec![(0, PowerState::Idle)],
             counters: ModemCounters::default(),
+            imei: default_imei(),
         }
+    }
+
+    /// Sets the IMEI `AT+GSN` answers; `None` (and nothing changes) unless it is 15 digits.
+    pub fn set_imei(&mut self, imei: &str) -> Option<()> {
+        (imei.len() == 15 && imei.bytes().all(|b| b.is_ascii_digit())).then(|| self.imei = imei.to_owned())
+    }
+
+    /// The IMEI `AT+GSN` answers.
+    pub fn imei(&self) -> &str {
+        &self.imei
     }
 
     /// The timing model in use.
@@ -741,6 +755,10 @@ impl Modem {
         let a = self.answer_time(t);
         match cmd {
             Command::At => self.answer(t, "OK"),
+            Command::Gsn => {
+                let imei = self.imei.clone();
+                self.answer(t, &format!("{imei}\r\nOK"));
+            }
             Command::CeregQuery => {
                 let stat = self.registration().stat();
                 self.answer(t, &format!("+CEREG: 0,{stat}\r\nOK"));
@@ -875,4 +893,9 @@ impl Modem {
         let due = self.network_op(a, bytes, u64::from(d.qos), Some(epoch));
         self.schedule(due, Event::Outcome(Outcome::Pub { epoch, msg_id, ok, lost }));
     }
+}
+
+/// The IMEI of a modem nobody gave one (a test-range TAC, serial 1).
+fn default_imei() -> String {
+    "861234050000001".to_owned()
 }

@@ -176,6 +176,20 @@ fn answers_queue_on_the_uart_one_byte_time_apart() {
 }
 
 #[test]
+fn gsn_answers_the_imei() {
+    let mut h = H::new();
+    h.send("AT+GSN\r");
+    h.expect(&["861234050000001", "OK"]);
+    assert!(h.m.set_imei("12345").is_none(), "an IMEI is 15 digits");
+    assert!(h.m.set_imei("86123405000004x").is_none());
+    h.m.set_imei("861234050000042").unwrap();
+    h.send("AT+GSN\r");
+    h.expect(&["861234050000042", "OK"]);
+    h.send("AT+GSN=1\r");
+    h.expect(&["ERROR"]);
+}
+
+#[test]
 fn cereg_query_reports_registration() {
     let mut h = H::new();
     h.send("AT+CEREG?\r");
