@@ -198,3 +198,58 @@ fn unprivileged_access_to_the_scs_is_a_busfault() {
     assert_eq!(m.sys.bfar, 0xe000_ed00);
     assert_eq!(m.cpu.r[2], 0, "the load did not complete");
 }
+
+/// A UART attached to a model outside the machine (`attach_serial`): its bytes stop the run at
+/// the store that sent them, stamped with that time, and bytes for the firmware go in with
+/// `serial_rx`. The program enables UART1, sends 'A', waits for a byte and exits with it in r4:
+///   str r1,[r0,#8]; str r2,[r0]; poll: ldr r3,[r0,#4]; lsls r3,r3,#30; bpl poll;
+///   ldr r4,[r0]; exit(0)
+#[test]
+fn an_attached_uart_hands_its_bytes_out_at_their_time_and_takes_bytes_in() {
+    let board = Board::parse(
+        "name = \"uarts\"\ncpu = \"cortex-m3\"\nclock_hz = 25000000\n\
+         [[memory]]\nname = \"code\"\nbase = 0\nsize = 0x10000\n\
+         [[memory]]\nname = \"ram\"\nbase = 0x20000000\nsize = 0x10000\n\
+         [[peripheral]]\nname = \"uart0\"\nmodel = \"cmsdk-apb-uart\"\nbase = 0x40004000\n\
+         [[peripheral]]\nname = \"uart1\"\nmodel = \"cmsdk-apb-uart\"\nbase = 0x40005000\n",
+        "uarts",
+    )
+    .unwrap();
+    let code: [u16; 14] = [
+        0x6081, 0x6002, 0x6843, 0x079b, 0xd5fc, 0x6804, 0xf240, 0x0126, 0xf2c0, 0x0102, 0xf240, 0x0018, 0xbeab,
+        0xe7fe,
+    ];
+    let mut m = Machine::new(&board).unwrap();
+    let mut image = vec![0u8; 0x200];
+    image[0..4].copy_from_slice(&0x2000_8000u32.to_le_bytes());
+    image[4..8].copy_from_slice(&0x101u32.to_le_bytes());
+    for (i, h) in code.iter().enumerate() {
+        image[0x100 + 2 * i..0x102 + 2 * i].copy_from_slice(&h.to_le_bytes());
+    }
+    assert!(m.poke(0, &image));
+    m.reset();
+    m.cpu.r[0] = 0x4000_5000;
+    m.cpu.r[1] = 3; // TX and RX enabled
+    m.cpu.r[2] = u32::from(b'A');
+    let mut unattached = m.clone();
+    m.attach_serial(1, true);
+
+    assert_eq!(m.run(1_000_000), Stop::Serial);
+    let sent = m.take_serial_tx();
+    assert_eq!(sent.len(), 1);
+    let (at, uart, byte) = sent[0];
+    assert_eq!((uart, byte), (1, b'A'));
+    assert!(at > 0 && at <= m.now, "stamped with the time of the store: {at}, now {}", m.now);
+    assert!(m.take_output().is_empty(), "an attached UART's bytes are not console output");
+    // Nothing comes back yet: the firmware polls until the budget is used up.
+    assert_eq!(m.run(10_000), Stop::Budget);
+    assert!(m.serial_rx(1, b"Z"));
+    assert!(!m.serial_rx(7, b"?"), "no UART 7 on this board");
+    assert_eq!(m.run(1_000_000), Stop::Exit(0));
+    assert_eq!(m.cpu.r[4], u32::from(b'Z'));
+
+    // Not attached, the byte is ordinary output and the run does not stop for it.
+    assert_eq!(unattached.run(100_000), Stop::Budget);
+    assert_eq!(unattached.take_output().len(), 1);
+    assert!(unattached.take_serial_tx().is_empty());
+}
