@@ -8,6 +8,7 @@ pub mod duration;
 pub mod elf;
 pub mod firmware;
 pub mod image;
+pub mod net;
 mod native;
 pub mod profile;
 pub mod sweep;

@@ -84,6 +84,9 @@ pub struct ModemCounters {
     pub discarded: u64,
     /// Command lines answered `ERROR`.
     pub errors: u64,
+    /// Subscribes reported to the firmware (`+QMTSUB`, granted or not).
+    #[serde(default)]
+    pub subscribes: u64,
 }
 
 /// A fault injected at a virtual time ([`Modem::inject`]).
@@ -674,6 +677,7 @@ impl Modem {
                 let current = epoch == self.link_epoch;
                 let (result, granted) = if current { (result, granted) } else { (2, 128) };
                 self.emit(t, &format!("+QMTSUB: 0,{msg_id},{result},{granted}"));
+                self.counters.subscribes += 1;
                 if current && lost {
                     self.lose_client(t, 1, net);
                 }

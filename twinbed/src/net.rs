@@ -1,0 +1,318 @@
+//! A device on the network: the machine with the virtual cellular modem (`twinbed-modem`)
+//! attached to its UART1, the modem's link a real MQTT connection, all on the machine's virtual
+//! time.
+//!
+//! # How the loop goes
+//! The machine runs until the modem's next deadline, the end of the run or a byte the firmware
+//! sends on UART1 ([`Machine::attach_serial`] stops the run there). Bytes go to the modem
+//! stamped with their virtual time; at each modem deadline the modem is polled (it talks to the
+//! broker then, while the machine is frozen) and the bytes due for the firmware are put on the
+//! UART. Virtual time never waits for the host network: the modem places every answer at a
+//! modelled time.
+//!
+//! # Determinism
+//! Messages the broker sends the device arrive on the host whenever they arrive. They enter the
+//! virtual timeline only at **sync points**: after every completed publish or subscribe, and when
+//! the scenario asks ([`NetDevice::sync`]). At a sync point the runner first waits (real time)
+//! until the network is quiet, which only the backend can tell: [`Quiet::wait_quiet`] (the twin
+//! knows what it received from the device and what it sent it). Then the modem hands the
+//! messages that arrived to the firmware. So a run's transcript does not depend on how fast the
+//! host, the broker or the twin are.
+//!
+//! The firmware reaches the broker as `broker.twinbed:1883`; the link connects to the real
+//! broker instead ([`Redirect`]).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use twinbed_engine::{Machine, Stop};
+use twinbed_modem::{Incoming, Link, LinkCounters, LinkError, LinkStatus, Modem, MqttLink, MqttLinkConfig, Qos};
+
+/// The UART the modem sits on (mps2-an385's UART1).
+pub const MODEM_UART: u8 = 1;
+
+/// The broker's name as the firmware knows it.
+pub const BROKER_HOST: &str = "broker.twinbed";
+/// The broker's port as the firmware knows it.
+pub const BROKER_PORT: u16 = 1883;
+
+/// What the backend must say before incoming messages are handed to the firmware.
+pub trait Quiet {
+    /// Blocks until the backend has handled every message `device`'s link published
+    /// (`link.published`) and everything the backend sent `device` has reached the link
+    /// (`link.received`); an error if that does not happen in reasonable real time.
+    fn wait_quiet(&mut self, device: &str, link: LinkCounters) -> Result<(), String>;
+}
+
+/// No backend to ask: waits a fixed real time (50 ms) for stragglers. Not deterministic; for
+/// runs against a broker nobody here controls.
+pub struct GracePeriod;
+
+impl Quiet for GracePeriod {
+    fn wait_quiet(&mut self, _: &str, _: LinkCounters) -> Result<(), String> {
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(())
+    }
+}
+
+/// A [`Link`] that connects to `to` whatever host and port the firmware asks for, when it asks
+/// for [`BROKER_HOST`].
+pub struct Redirect<L> {
+    /// The link.
+    pub inner: L,
+    /// Where `broker.twinbed` really is.
+    pub to: SocketAddr,
+}
+
+impl<L: Link> Link for Redirect<L> {
+    fn open(&mut self, host: &str, port: u16) -> Result<(), LinkError> {
+        if host.eq_ignore_ascii_case(BROKER_HOST) && port == BROKER_PORT {
+            let to = self.to;
+            self.inner.open(&to.ip().to_string(), to.port())
+        } else {
+            self.inner.open(host, port)
+        }
+    }
+    fn connect(&mut self, client_id: &str) -> Result<(), LinkError> {
+        self.inner.connect(client_id)
+    }
+    fn subscribe(&mut self, topic: &str, qos: Qos) -> Result<u8, LinkError> {
+        self.inner.subscribe(topic, qos)
+    }
+    fn publish(&mut self, topic: &str, payload: &[u8], qos: Qos, retain: bool) -> Result<(), LinkError> {
+        self.inner.publish(topic, payload, qos, retain)
+    }
+    fn disconnect(&mut self) {
+        self.inner.disconnect()
+    }
+    fn close(&mut self) {
+        self.inner.close()
+    }
+    fn take_incoming(&mut self) -> Vec<Incoming> {
+        self.inner.take_incoming()
+    }
+    fn status(&self) -> LinkStatus {
+        self.inner.status()
+    }
+    fn counters(&self) -> LinkCounters {
+        self.inner.counters()
+    }
+}
+
+/// Why a networked run stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The link could not be set up.
+    #[error("the modem's network link could not start: {0}")]
+    Link(std::io::Error),
+    /// The backend did not go quiet.
+    #[error("the network did not go quiet at virtual time {at_ms} ms: {why}")]
+    NotQuiet {
+        /// Virtual time of the sync point.
+        at_ms: u64,
+        /// What the backend said.
+        why: String,
+    },
+    /// The board has no UART for the modem.
+    #[error("the board has no UART{0} for the modem")]
+    NoUart(u8),
+}
+
+/// A reading the firmware took, as the emulator saw it at the sample hook (ground truth).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading {
+    /// Boots of the device before this one (0: the first run).
+    pub boot: u32,
+    /// The firmware's reading number in this boot.
+    pub index: u32,
+    /// Its uptime then, ms.
+    pub uptime_ms: u32,
+    /// The temperature the sensor gave, m°C.
+    pub milli_c: i32,
+}
+
+/// The machine, its modem and the modem's link.
+pub struct NetDevice {
+    /// The machine.
+    pub machine: Machine,
+    /// The modem (plain data).
+    pub modem: Modem,
+    link: Box<dyn Link + Send>,
+    clock_hz: u64,
+    /// Publishes and subscribes completed when the last sync point was made.
+    synced: (u64, u64),
+    /// Readings the firmware took, in order.
+    pub readings: Vec<Reading>,
+    boots: u32,
+    last_index: Option<u32>,
+    sample_hook: Option<u32>,
+    sensor: Option<String>,
+    temperature: i32,
+}
+
+impl NetDevice {
+    /// `machine` (firmware loaded, reset) with a modem of IMEI `imei` whose link goes to the
+    /// broker at `broker`. `sample_hook` is the firmware's `twinbed_sample_hook` (readings are
+    /// recorded there), `sensor` the name of the temperature sensor device.
+    pub fn new(
+        mut machine: Machine,
+        imei: &str,
+        broker: SocketAddr,
+        sample_hook: Option<u32>,
+        sensor: Option<String>,
+    ) -> Result<Self, NetError> {
+        let link = MqttLink::new(MqttLinkConfig::default()).map_err(NetError::Link)?;
+        let mut modem = Modem::new(twinbed_modem::Timing::default());
+        modem.set_imei(imei);
+        machine.attach_serial(MODEM_UART, true);
+        if !machine.serial_rx(MODEM_UART, &[]) {
+            return Err(NetError::NoUart(MODEM_UART));
+        }
+        machine.set_stop_at(sample_hook);
+        let clock_hz = u64::from(machine.clock_hz);
+        Ok(NetDevice {
+            machine,
+            modem,
+            link: Box::new(Redirect { inner: link, to: broker }),
+            clock_hz,
+            synced: (0, 0),
+            readings: Vec::new(),
+            boots: 0,
+            last_index: None,
+            sample_hook,
+            sensor,
+            temperature: 0,
+        })
+    }
+
+    /// The device id the firmware uses: `d` and the IMEI.
+    pub fn device_id(&self) -> String {
+        format!("d{}", self.modem.imei())
+    }
+
+    /// Virtual time now, ms.
+    pub fn now_ms(&self) -> u64 {
+        self.machine.now * 1000 / self.clock_hz
+    }
+
+    fn ns(&self, cycles: u64) -> u64 {
+        (u128::from(cycles) * 1_000_000_000 / u128::from(self.clock_hz)) as u64
+    }
+
+    fn cycles(&self, ns: u64) -> u64 {
+        (u128::from(ns) * u128::from(self.clock_hz)).div_ceil(1_000_000_000) as u64
+    }
+
+    /// Sets the sensor's temperature (m°C).
+    pub fn set_temperature(&mut self, milli_c: i32) {
+        if let Some(s) = &self.sensor {
+            self.machine.set_temperature(s, milli_c);
+        }
+        self.temperature = milli_c;
+    }
+
+    /// A sync point now: waits until the network is quiet, then hands what arrived to the
+    /// firmware (as +QMTRECV URCs at the current virtual time).
+    pub fn sync(&mut self, quiet: &mut dyn Quiet) -> Result<(), NetError> {
+        let id = self.device_id();
+        quiet
+            .wait_quiet(&id, self.link.counters())
+            .map_err(|why| NetError::NotQuiet { at_ms: self.now_ms(), why })?;
+        let now = self.ns(self.machine.now);
+        self.modem.deliver_incoming(now, self.link.as_mut());
+        self.push_modem_output();
+        let c = self.modem.counters();
+        self.synced = (c.publishes_ok + c.publishes_failed, self.modem_subscribes());
+        Ok(())
+    }
+
+    fn modem_subscribes(&self) -> u64 {
+        self.modem.counters().subscribes
+    }
+
+    fn push_modem_output(&mut self) {
+        let now = self.ns(self.machine.now);
+        let bytes = self.modem.take_output(now);
+        if !bytes.is_empty() {
+            self.machine.serial_rx(MODEM_UART, &bytes);
+        }
+    }
+
+    /// Runs for `cycles` of virtual time (or until the guest exits or something stops it);
+    /// `on_sample` picks the temperature at each reading (None: leave it). Returns the stop
+    /// that ended the run: [`Stop::Budget`] when the time is up.
+    pub fn run(
+        &mut self,
+        cycles: u64,
+        quiet: &mut dyn Quiet,
+        on_sample: &mut dyn FnMut(&Reading) -> Option<i32>,
+    ) -> Result<Stop, NetError> {
+        let end = self.machine.now.saturating_add(cycles);
+        loop {
+            // Whatever is due for the modem now.
+            let now_ns = self.ns(self.machine.now);
+            if self.modem.next_deadline().is_some_and(|d| d <= now_ns) {
+                self.modem.poll(now_ns, self.link.as_mut());
+                self.push_modem_output();
+                let c = self.modem.counters();
+                if (c.publishes_ok + c.publishes_failed, self.modem_subscribes()) != self.synced {
+                    self.sync(quiet)?;
+                }
+                continue;
+            }
+            if self.machine.now >= end {
+                return Ok(Stop::Budget);
+            }
+            let next = self.modem.next_deadline().map_or(end, |d| self.cycles(d).min(end));
+            let stop = self.machine.run(next.saturating_sub(self.machine.now).max(1));
+            for (t, _, byte) in self.machine.take_serial_tx() {
+                let t = self.ns(t);
+                self.modem.write(t, byte);
+            }
+            match stop {
+                Stop::Serial | Stop::Budget => {}
+                Stop::StopPoint => {
+                    let (uptime_ms, index) = (self.machine.cpu.r[0], self.machine.cpu.r[1]);
+                    if self.last_index.is_some_and(|last| index <= last) {
+                        self.boots += 1;
+                    }
+                    self.last_index = Some(index);
+                    let mut r = Reading { boot: self.boots, index, uptime_ms, milli_c: 0 };
+                    if let Some(t) = on_sample(&r) {
+                        self.set_temperature(t);
+                    }
+                    r.milli_c = self.temperature;
+                    self.readings.push(r);
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// The sample hook address this device records readings at.
+    pub fn sample_hook(&self) -> Option<u32> {
+        self.sample_hook
+    }
+
+    /// The modem's link (counters, status).
+    pub fn link(&self) -> &dyn Link {
+        self.link.as_ref()
+    }
+
+    /// The modem and its link, for injecting faults (`Modem::inject`) at the current virtual
+    /// time.
+    pub fn modem_and_link(&mut self) -> (&mut Modem, &mut dyn Link, u64) {
+        let now = self.ns(self.machine.now);
+        (&mut self.modem, self.link.as_mut(), now)
+    }
+
+    /// Power-cycles the device: the machine loses its RAM (flash stays), and the modem too
+    /// (its link closes).
+    pub fn power_cycle(&mut self) {
+        let now = self.ns(self.machine.now);
+        self.machine.power_cut(0);
+        self.machine.power_on();
+        self.modem.power_cycle(now, self.link.as_mut());
+        self.last_index = None;
+        self.boots += 1;
+    }
+}
