@@ -11,6 +11,7 @@ pub mod image;
 pub mod net;
 mod native;
 pub mod profile;
+pub mod scenario;
 pub mod sweep;
 
 use std::path::PathBuf;

@@ -24,6 +24,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use twinbed_engine::periph::OutputSource;
 use twinbed_engine::{Machine, Stop};
 use twinbed_modem::{Incoming, Link, LinkCounters, LinkError, LinkStatus, Modem, MqttLink, MqttLinkConfig, Qos};
 
@@ -38,9 +39,10 @@ pub const BROKER_PORT: u16 = 1883;
 /// What the backend must say before incoming messages are handed to the firmware.
 pub trait Quiet {
     /// Blocks until the backend has handled every message `device`'s link published
-    /// (`link.published`) and everything the backend sent `device` has reached the link
-    /// (`link.received`); an error if that does not happen in reasonable real time.
-    fn wait_quiet(&mut self, device: &str, link: LinkCounters) -> Result<(), String>;
+    /// (`link().published`) and everything the backend sent `device` has reached the link
+    /// (`link().received`); an error if that does not happen in reasonable real time. `link`
+    /// reads the link's counters now (they move while the host network works).
+    fn wait_quiet(&mut self, device: &str, link: &dyn Fn() -> LinkCounters) -> Result<(), String>;
 }
 
 /// No backend to ask: waits a fixed real time (50 ms) for stragglers. Not deterministic; for
@@ -48,47 +50,74 @@ pub trait Quiet {
 pub struct GracePeriod;
 
 impl Quiet for GracePeriod {
-    fn wait_quiet(&mut self, _: &str, _: LinkCounters) -> Result<(), String> {
+    fn wait_quiet(&mut self, _: &str, _: &dyn Fn() -> LinkCounters) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
         Ok(())
     }
 }
 
 /// A [`Link`] that connects to `to` whatever host and port the firmware asks for, when it asks
-/// for [`BROKER_HOST`].
+/// for [`BROKER_HOST`], and keeps a transcript of the MQTT traffic.
 pub struct Redirect<L> {
     /// The link.
     pub inner: L,
     /// Where `broker.twinbed` really is.
     pub to: SocketAddr,
+    /// Virtual time (ms) to stamp transcript lines with; the runner sets it.
+    pub now_ms: u64,
+    /// `[   time ms] > topic payload` for publishes, `<` for messages received, `*` for
+    /// connection events.
+    pub transcript: Vec<String>,
+}
+
+impl<L> Redirect<L> {
+    fn note(&mut self, dir: char, what: &str) {
+        self.transcript.push(format!("[{:>9} ms] {dir} {what}", self.now_ms));
+    }
 }
 
 impl<L: Link> Link for Redirect<L> {
     fn open(&mut self, host: &str, port: u16) -> Result<(), LinkError> {
-        if host.eq_ignore_ascii_case(BROKER_HOST) && port == BROKER_PORT {
+        let r = if host.eq_ignore_ascii_case(BROKER_HOST) && port == BROKER_PORT {
             let to = self.to;
             self.inner.open(&to.ip().to_string(), to.port())
         } else {
             self.inner.open(host, port)
-        }
+        };
+        self.note('*', &format!("open {host}:{port}: {}", if r.is_ok() { "ok" } else { "failed" }));
+        r
     }
     fn connect(&mut self, client_id: &str) -> Result<(), LinkError> {
-        self.inner.connect(client_id)
+        let r = self.inner.connect(client_id);
+        self.note('*', &format!("connect {client_id}: {}", if r.is_ok() { "ok" } else { "failed" }));
+        r
     }
     fn subscribe(&mut self, topic: &str, qos: Qos) -> Result<u8, LinkError> {
-        self.inner.subscribe(topic, qos)
+        let r = self.inner.subscribe(topic, qos);
+        self.note('*', &format!("subscribe {topic} qos {}: {r:?}", qos.as_u8()));
+        r
     }
     fn publish(&mut self, topic: &str, payload: &[u8], qos: Qos, retain: bool) -> Result<(), LinkError> {
-        self.inner.publish(topic, payload, qos, retain)
+        let r = self.inner.publish(topic, payload, qos, retain);
+        let flags = format!("qos {}{}", qos.as_u8(), if retain { " retain" } else { "" });
+        let ok = if r.is_ok() { "" } else { " (failed)" };
+        self.note('>', &format!("{topic} {} [{flags}]{ok}", String::from_utf8_lossy(payload)));
+        r
     }
     fn disconnect(&mut self) {
+        self.note('*', "disconnect");
         self.inner.disconnect()
     }
     fn close(&mut self) {
+        self.note('*', "close");
         self.inner.close()
     }
     fn take_incoming(&mut self) -> Vec<Incoming> {
-        self.inner.take_incoming()
+        let msgs = self.inner.take_incoming();
+        for m in &msgs {
+            self.note('<', &format!("{} {}", m.topic, String::from_utf8_lossy(&m.payload)));
+        }
+        msgs
     }
     fn status(&self) -> LinkStatus {
         self.inner.status()
@@ -136,7 +165,7 @@ pub struct NetDevice {
     pub machine: Machine,
     /// The modem (plain data).
     pub modem: Modem,
-    link: Box<dyn Link + Send>,
+    link: Redirect<MqttLink>,
     clock_hz: u64,
     /// Publishes and subscribes completed when the last sync point was made.
     synced: (u64, u64),
@@ -147,6 +176,7 @@ pub struct NetDevice {
     sample_hook: Option<u32>,
     sensor: Option<String>,
     temperature: i32,
+    console: Vec<u8>,
 }
 
 impl NetDevice {
@@ -172,7 +202,7 @@ impl NetDevice {
         Ok(NetDevice {
             machine,
             modem,
-            link: Box::new(Redirect { inner: link, to: broker }),
+            link: Redirect { inner: link, to: broker, now_ms: 0, transcript: Vec::new() },
             clock_hz,
             synced: (0, 0),
             readings: Vec::new(),
@@ -181,6 +211,7 @@ impl NetDevice {
             sample_hook,
             sensor,
             temperature: 0,
+            console: Vec::new(),
         })
     }
 
@@ -214,11 +245,13 @@ impl NetDevice {
     /// firmware (as +QMTRECV URCs at the current virtual time).
     pub fn sync(&mut self, quiet: &mut dyn Quiet) -> Result<(), NetError> {
         let id = self.device_id();
+        let link = &self.link;
         quiet
-            .wait_quiet(&id, self.link.counters())
+            .wait_quiet(&id, &|| link.counters())
             .map_err(|why| NetError::NotQuiet { at_ms: self.now_ms(), why })?;
         let now = self.ns(self.machine.now);
-        self.modem.deliver_incoming(now, self.link.as_mut());
+        self.link.now_ms = self.now_ms();
+        self.modem.deliver_incoming(now, &mut self.link);
         self.push_modem_output();
         let c = self.modem.counters();
         self.synced = (c.publishes_ok + c.publishes_failed, self.modem_subscribes());
@@ -251,7 +284,8 @@ impl NetDevice {
             // Whatever is due for the modem now.
             let now_ns = self.ns(self.machine.now);
             if self.modem.next_deadline().is_some_and(|d| d <= now_ns) {
-                self.modem.poll(now_ns, self.link.as_mut());
+                self.link.now_ms = self.now_ms();
+                self.modem.poll(now_ns, &mut self.link);
                 self.push_modem_output();
                 let c = self.modem.counters();
                 if (c.publishes_ok + c.publishes_failed, self.modem_subscribes()) != self.synced {
@@ -267,6 +301,12 @@ impl NetDevice {
             for (t, _, byte) in self.machine.take_serial_tx() {
                 let t = self.ns(t);
                 self.modem.write(t, byte);
+            }
+            for (source, byte) in self.machine.take_output() {
+                // The console is UART0 plus semihosting, as on QEMU's stdout.
+                if matches!(source, OutputSource::Uart(0) | OutputSource::Semihosting) {
+                    self.console.push(byte);
+                }
             }
             match stop {
                 Stop::Serial | Stop::Budget => {}
@@ -295,14 +335,24 @@ impl NetDevice {
 
     /// The modem's link (counters, status).
     pub fn link(&self) -> &dyn Link {
-        self.link.as_ref()
+        &self.link
+    }
+
+    /// The console output so far (UART0 and semihosting); taking it empties it.
+    pub fn take_console(&mut self) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut self.console)).replace('\r', "")
+    }
+
+    /// The MQTT transcript so far (see [`Redirect::transcript`]); taking it empties it.
+    pub fn take_transcript(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.link.transcript)
     }
 
     /// The modem and its link, for injecting faults (`Modem::inject`) at the current virtual
     /// time.
     pub fn modem_and_link(&mut self) -> (&mut Modem, &mut dyn Link, u64) {
         let now = self.ns(self.machine.now);
-        (&mut self.modem, self.link.as_mut(), now)
+        (&mut self.modem, &mut self.link, now)
     }
 
     /// Power-cycles the device: the machine loses its RAM (flash stays), and the modem too
@@ -311,7 +361,7 @@ impl NetDevice {
         let now = self.ns(self.machine.now);
         self.machine.power_cut(0);
         self.machine.power_on();
-        self.modem.power_cycle(now, self.link.as_mut());
+        self.modem.power_cycle(now, &mut self.link);
         self.last_index = None;
         self.boots += 1;
     }
