@@ -359,6 +359,15 @@ pub mod testkit {
         }
     }
 
+    /// The mosquitto broker binary (Debian installs it in /usr/sbin, which is often not on
+    /// PATH), if installed.
+    pub fn mosquitto_binary() -> Option<std::path::PathBuf> {
+        let on_path = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).map(|d| d.join("mosquitto")).collect::<Vec<_>>())
+            .unwrap_or_default();
+        on_path.into_iter().chain([std::path::PathBuf::from("/usr/sbin/mosquitto")]).find(|p| p.is_file())
+    }
+
     /// Pids of running processes whose command line contains `marker` (arguments are separated
     /// by NUL there, e.g. `"-kernel\0/tmp/x/app.elf"`), zombies excluded (their command line is
     /// empty).

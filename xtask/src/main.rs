@@ -388,6 +388,7 @@ fn test(cargo_args: &[String]) -> Result<ExitCode> {
     prereq::ensure_qemu(&mut say)?;
     prereq::ensure_unicorn(&mut say)?;
     prereq::ensure_imgtool(&mut say)?;
+    prereq::ensure_mosquitto(&mut say)?;
     let root = firmware::repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut counts = Counts::default();
@@ -406,6 +407,8 @@ fn test(cargo_args: &[String]) -> Result<ExitCode> {
     let mut host = Command::new(&cargo);
     host.current_dir(&root).args(["test", "--workspace"]).args(cargo_args);
     host.env("TWINBED_REQUIRE_IMGTOOL", "1");
+    // mosquitto was installed above: the MQTT interop test must run, not skip.
+    host.env("TWINBED_REQUIRE_MOSQUITTO", "1");
     run_tests(&mut host, &mut counts)?;
     // One closing line for the whole suite (each cargo test binary prints its own).
     println!("xtask: {} passed, {} failed, {} skipped", counts.passed, counts.failed, counts.ignored);

@@ -9,10 +9,28 @@ pub const FIRMWARE_HOST_TESTED: &[&str] = &["tmp105", "mcuimage", "abboot", "tel
 /// Makes sure `qemu-system-arm` is there (or `$TWINBED_QEMU`); installs Debian's package with
 /// apt-get otherwise (as root, or through sudo).
 pub fn ensure_qemu(say: &mut dyn FnMut(&str)) -> Result<()> {
-    if twinbed_qemu_found() {
+    ensure_apt(say, twinbed_qemu_found, "qemu-system-arm", "qemu-system-arm", "the QEMU backend and its tests")
+}
+
+/// Makes sure `mosquitto` (the broker of the MQTT interop test) is there; installs Debian's
+/// package with apt-get otherwise. The package's service is not started: the test starts its
+/// own broker on a loopback port.
+pub fn ensure_mosquitto(say: &mut dyn FnMut(&str)) -> Result<()> {
+    ensure_apt(say, mosquitto_found, "mosquitto", "mosquitto", "the MQTT broker of the interop test")
+}
+
+/// The mosquitto binary, if installed (Debian puts it in /usr/sbin, often not on PATH).
+pub fn mosquitto_found() -> bool {
+    twinbed::testkit::mosquitto_binary().is_some()
+}
+
+/// Installs Debian package `package` with apt-get (as root, or through sudo) unless `found()`,
+/// saying so and why (`what`).
+fn ensure_apt(say: &mut dyn FnMut(&str), found: fn() -> bool, binary: &str, package: &str, what: &str) -> Result<()> {
+    if found() {
         return Ok(());
     }
-    say("qemu-system-arm not found: installing the Debian package qemu-system-arm with apt-get");
+    say(&format!("{binary} not found: installing the Debian package {package} with apt-get, for {what}"));
     let root = is_root();
     let apt = |args: &[&str]| -> Result<()> {
         let mut c = if root { Command::new("apt-get") } else { Command::new("sudo") };
@@ -22,16 +40,16 @@ pub fn ensure_qemu(say: &mut dyn FnMut(&str)) -> Result<()> {
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         let status = c.status().with_context(|| format!("running apt-get {}", args.join(" ")))?;
         if !status.success() {
-            bail!("`apt-get {}` failed ({status}); install qemu-system-arm by hand", args.join(" "));
+            bail!("`apt-get {}` failed ({status}); install {package} by hand", args.join(" "));
         }
         Ok(())
     };
     apt(&["update", "-q"])?;
-    apt(&["install", "-y", "-q", "qemu-system-arm"])?;
-    if !twinbed_qemu_found() {
-        bail!("qemu-system-arm is still not on PATH after installing it");
+    apt(&["install", "-y", "-q", package])?;
+    if !found() {
+        bail!("{binary} is still not found after installing {package}");
     }
-    say("qemu-system-arm installed");
+    say(&format!("{package} installed"));
     Ok(())
 }
 
