@@ -8,6 +8,10 @@
 //!   4 KiB page (kept for the slot's trailer).
 //!
 //! Build different slots into different target directories: the variable changes the binary.
+//!
+//! No program is linked into the boot id log after slot B (`map::BOOT_ID`): the slot regions
+//! end where it starts (checked below). A plain program's region is the whole SSRAM1; the app
+//! checks at run time that its image ends before the log (`twinbed_bsp::image::end`).
 use std::{env, fs, path::PathBuf};
 
 const BOOT: (u32, u32) = (0x0000_0000, 0x0002_0000);
@@ -17,6 +21,13 @@ const SLOT_B: (u32, u32) = (0x000A_0000, 0x0008_0000);
 // aligned to 1 KiB, and it comes right after the header.
 const HEADER: u32 = 0x400;
 const TRAILER_PAGE: u32 = 0x1000;
+/// `map::BOOT_ID.start`: the boot id log, which no linked program may reach.
+const BOOT_ID_START: u32 = 0x0012_0000;
+const _: () = assert!(
+    BOOT.0 + BOOT.1 <= BOOT_ID_START
+        && SLOT_A.0 + SLOT_A.1 <= BOOT_ID_START
+        && SLOT_B.0 + SLOT_B.1 <= BOOT_ID_START
+);
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

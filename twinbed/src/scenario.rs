@@ -142,6 +142,10 @@ impl Quiet for TwinQuiet {
     }
 }
 
+/// How far a reported value may be from the temperature the emulator set: the sensor reads at
+/// 12 bits (1/16 °C), so the firmware sees the set value rounded down to a step of 62.5 m°C.
+pub const SENSOR_LSB_MILLI_C: i32 = 63;
+
 /// The twin's history against the emulator's readings: every reading must be in exactly one
 /// stored telemetry record, or counted as dropped by the device's buffer policy, or still on
 /// the device at the end of the run (the tail of the last boot).
@@ -208,11 +212,13 @@ pub fn ground_truth(readings: &[Reading], telemetry: &[Telemetry], events: &[Sto
                 taken.get(&(boot, i)).copied()
             })
             .collect();
-        if values.len() == t.n as usize {
-            let (min, max) = (values.iter().min().copied(), values.iter().max().copied());
+        if values.len() == t.n as usize && !values.is_empty() {
+            let min = values.iter().min().copied().unwrap_or(0);
+            let max = values.iter().max().copied().unwrap_or(0);
             let sum: i64 = values.iter().map(|&v| i64::from(v)).sum();
-            let mean = (sum as f64 / f64::from(t.n)).round() as i64;
-            if min != Some(t.min) || max != Some(t.max) || (mean - i64::from(t.mean)).abs() > 1 {
+            let mean = (sum as f64 / f64::from(t.n)).round() as i32;
+            let off = |a: i32, b: i32| (i64::from(a) - i64::from(b)).abs() > i64::from(SENSOR_LSB_MILLI_C);
+            if off(min, t.min) || off(max, t.max) || off(mean, t.mean) {
                 push_capped(&mut g.wrong_values, (t.boot, t.seq));
             }
         }
@@ -295,7 +301,7 @@ mod tests {
         let dup = vec![rec(7, 1, 0, 10, 21_000), rec(7, 2, 5, 15, 21_000)];
         assert_eq!(ground_truth(&r, &dup, &[]).duplicated.len(), 5);
 
-        let wrong = vec![rec(7, 1, 0, 10, 20_000)];
+        let wrong = vec![rec(7, 1, 0, 10, 20_900)];
         assert_eq!(ground_truth(&r, &wrong, &[]).wrong_values, vec![(7, 1)]);
 
         let invented = vec![rec(7, 1, 0, 30, 21_000)];

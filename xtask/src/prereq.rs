@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use std::process::Command;
 
 /// Firmware crates whose unit tests run on the host.
-pub const FIRMWARE_HOST_TESTED: &[&str] = &["tmp105", "mcuimage", "abboot", "telemetry", "modem-at"];
+pub const FIRMWARE_HOST_TESTED: &[&str] = &["tmp105", "mcuimage", "abboot", "telemetry", "modem-at", "netlink"];
 
 /// Makes sure `qemu-system-arm` is there (or `$TWINBED_QEMU`); installs Debian's package with
 /// apt-get otherwise (as root, or through sudo).

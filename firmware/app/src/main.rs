@@ -10,9 +10,15 @@
 //! and confirms the image (`abboot::confirm`); otherwise the next boot reverts it. The
 //! `fail-health-check` feature makes the health check fail: an image that never confirms, for
 //! testing reverts.
+//!
+//! Every reading also goes to the [`net`] module: aggregated at the edge and published over the
+//! cellular modem on UART1 (PROTOCOL.md), with a boot id kept in flash. Between samples the
+//! main loop keeps polling the modem. Without a modem the console is what it always was, plus
+//! one line saying so.
 #![no_std]
 #![no_main]
 
+mod net;
 mod ota;
 
 use cortex_m_rt::entry;
@@ -20,7 +26,7 @@ use panic_semihosting as _;
 use tmp105::{Resolution, Tmp105};
 use twinbed_bsp::{clock, flash::Flash, i2c::SbConI2c, map, println, testbed};
 
-/// Time between two samples.
+/// Time between two samples at boot (a desired state from the twin may set another).
 const SAMPLE_PERIOD_MS: u32 = 1000;
 
 /// Samples taken before exiting in test mode (`TWINBED_SAMPLES` at build time, default 5).
@@ -68,22 +74,44 @@ fn main() -> ! {
             false
         }
     };
-    if let Some(slot) = map::ab::LINKED_SLOT {
-        update_status(slot, sensor_ok);
-    }
+    let boot = net::boot_id();
+    let confirmed = match map::ab::LINKED_SLOT {
+        Some(slot) => update_status(slot, sensor_ok),
+        None => false,
+    };
 
+    // The modem client's buffers live as long as `main`, which never returns.
+    let mut rx = [0u8; netlink::RX_BUFFER];
+    let mut tx = [0u8; netlink::TX_BUFFER];
+    let mut link = net::Link::start(&mut rx, &mut tx, boot, confirmed, SAMPLE_PERIOD_MS / 1000);
+
+    let mut period_ms = SAMPLE_PERIOD_MS;
+    let mut last_ms = 0u32;
     let mut next_ms = SAMPLE_PERIOD_MS;
     let mut index: u32 = 0;
     loop {
-        clock::sleep_until(next_ms);
+        if let Some(interval_s) = link.poll() {
+            // A desired state set a new interval: the next sample is one new period after the
+            // last (at once if that has passed).
+            period_ms = interval_s.saturating_mul(1000);
+            next_ms = last_ms.wrapping_add(period_ms);
+        }
         let now = clock::uptime_ms();
+        if (next_ms.wrapping_sub(now) as i32) > 0 {
+            link.sleep(next_ms);
+            continue;
+        }
         testbed::twinbed_sample_hook(now, index);
         match sensor.read_temperature() {
-            Ok(t) => println!("[{:>9} ms] sample {}: temperature {} C", now, index, t),
+            Ok(t) => {
+                println!("[{:>9} ms] sample {}: temperature {} C", now, index, t);
+                link.reading(now, t.milli_celsius());
+            }
             Err(e) => println!("[{:>9} ms] sample {}: sensor error {:?}", now, index, e),
         }
         index += 1;
-        next_ms = next_ms.wrapping_add(SAMPLE_PERIOD_MS);
+        last_ms = now;
+        next_ms = next_ms.wrapping_add(period_ms);
 
         #[cfg(feature = "test-mode")]
         if index >= TEST_SAMPLES {
@@ -93,23 +121,28 @@ fn main() -> ! {
     }
 }
 
-/// Reports the slot this image runs from, and confirms it if it runs on trial and is healthy.
-fn update_status(slot: char, healthy: bool) {
+/// Reports the slot this image runs from, and confirms it if it runs on trial and is healthy;
+/// true if this boot confirmed it (the app reports a `confirm` event).
+fn update_status(slot: char, healthy: bool) -> bool {
     let own = if slot == 'A' { abboot::Slot::A } else { abboot::Slot::B };
     let layout = abboot::Layout::new(map::ab::SLOT_A, map::ab::SLOT_B);
     let Some(mut flash) = Flash::take() else {
         println!("update: slot {slot}; no flash controller, slot state unknown");
-        return;
+        return false;
     };
+    let mut confirmed = false;
     match abboot::state(&mut flash, &layout, own) {
         Ok(abboot::SlotState::Trial) => {
             let healthy = healthy && cfg!(not(feature = "fail-health-check"));
             if !healthy {
                 println!("update: slot {slot} on trial, health check FAILED: not confirming (the next boot reverts it)");
-                return;
+                return false;
             }
             match abboot::confirm(&mut flash, &layout, own) {
-                Ok(()) => println!("update: slot {slot} on trial, health check passed: confirmed"),
+                Ok(()) => {
+                    println!("update: slot {slot} on trial, health check passed: confirmed");
+                    confirmed = true;
+                }
                 Err(e) => println!("update: slot {slot} on trial, confirming failed: {e:?}"),
             }
         }
@@ -117,4 +150,5 @@ fn update_status(slot: char, healthy: bool) {
         Err(e) => println!("update: slot {slot}, state unreadable: {e:?}"),
     }
     ota::run(own, &mut flash, &layout);
+    confirmed
 }

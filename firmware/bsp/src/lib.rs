@@ -3,8 +3,9 @@
 //!
 //! What is here: the memory map ([`map`]), the CMSDK APB UART used as console ([`uart`],
 //! [`println!`]), a SysTick uptime clock ([`clock`]), the SBCon bit-banged I2C controller as an
-//! `embedded-hal` 1.0 [`I2c`](embedded_hal::i2c::I2c) ([`i2c`]), the twinbed NOR flash controller as an `embedded-storage` `NorFlash` ([`flash`]) and the
-//! testbed hooks ([`testbed`]).
+//! `embedded-hal` 1.0 [`I2c`](embedded_hal::i2c::I2c) ([`i2c`]), the twinbed NOR flash controller as an `embedded-storage` `NorFlash` ([`flash`]), the
+//! modem's UART1 as a `modem_at::Serial` ([`modem_uart`]), where the program lies in the
+//! flash ([`image`]) and the testbed hooks ([`testbed`]).
 //!
 //! Everything is polled and single-core; nothing here allocates.
 #![no_std]
@@ -12,7 +13,9 @@
 pub mod clock;
 pub mod flash;
 pub mod i2c;
+pub mod image;
 pub mod map;
+pub mod modem_uart;
 pub mod ota;
 pub mod testbed;
 pub mod uart;

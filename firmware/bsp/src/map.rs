@@ -2,7 +2,8 @@
 
 /// CMSDK APB UART0, the console (QEMU: first `-serial`).
 pub const UART0: usize = 0x4000_4000;
-/// CMSDK APB UART1 (reserved for the cellular modem model).
+/// CMSDK APB UART1: the cellular modem (twinbed's virtual modem, PROTOCOL.md §1; nothing
+/// answers on QEMU or on an engine without a modem). See [`crate::modem_uart`].
 pub const UART1: usize = 0x4000_5000;
 /// SBCon I2C controller that carries the board's sensors (QEMU attaches `-device tmp105` here).
 pub const I2C_SENSORS: usize = 0x4002_A000;
@@ -43,3 +44,14 @@ pub mod ab {
         _ => None,
     };
 }
+
+/// The boot id log (`netlink::boot_id`): two 4 KiB pages of the flash right after the A/B
+/// layout, in flash offsets. Nothing else writes here: the bootloader and the OTA agent only
+/// erase and program inside an abboot `Layout` of [`ab::SLOT_A`] and [`ab::SLOT_B`],
+/// `firmware/bsp/build.rs` links slot programs inside their slots and the bootloader inside
+/// [`ab::BOOT`], and a plain program (linked at 0 with the whole SSRAM1, QEMU-style) checks at
+/// run time that its image ends before this area before it writes ([`crate::image::end`]).
+pub const BOOT_ID: core::ops::Range<u32> = 0x0012_0000..0x0012_2000;
+
+const _: () = assert!(BOOT_ID.start >= ab::SLOT_B.end && BOOT_ID.start >= ab::SLOT_A.end);
+const _: () = assert!(BOOT_ID.start.is_multiple_of(4096) && BOOT_ID.end - BOOT_ID.start == 2 * 4096);

@@ -1,7 +1,7 @@
 //! The client state machine.
 
 use crate::parse::{after, int, ints, recv_header, trim, valid_arg, Line};
-use crate::{Command, Config, Error, Event, QoS, Serial};
+use crate::{Command, Config, Error, Event, Imei, QoS, Serial};
 
 /// Publishes that can await their `+QMTPUBEX` at once.
 pub const MAX_IN_FLIGHT: usize = 4;
@@ -224,6 +224,14 @@ impl<'b, S: Serial> Modem<'b, S> {
     pub fn query_registration(&mut self) -> Result<(), Error> {
         self.idle()?;
         self.send(Op::Plain(Command::QueryRegistration), 0, Line::new("AT+CEREG?\r\n").bytes());
+        Ok(())
+    }
+
+    /// `AT+GSN`: the modem's IMEI. Gives [`Event::Imei`] (if the modem answers a line of
+    /// digits), then [`Event::Done`].
+    pub fn query_imei(&mut self) -> Result<(), Error> {
+        self.idle()?;
+        self.send(Op::Plain(Command::Imei), 0, Line::new("AT+GSN\r\n").bytes());
         Ok(())
     }
 
@@ -580,6 +588,11 @@ impl<'b, S: Serial> Modem<'b, S> {
             None
         } else if line.starts_with(b"+") {
             self.urc()
+        } else if let (Chan::Final { op: Op::Plain(Command::Imei), .. }, Some(imei)) =
+            (self.chan, Imei::from_digits(line))
+        {
+            // The information line of AT+GSN: only while it is on the line.
+            Some(Event::Imei(imei))
         } else {
             self.stats.garbage += 1;
             None

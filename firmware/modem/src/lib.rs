@@ -47,6 +47,9 @@
 //! - `open`, `connect`, `subscribe`, `publish`, `disconnect` and `close` then wait for their URC
 //!   (each with its own timeout). Their waits do not hold the command line: up to
 //!   [`MAX_IN_FLIGHT`] publishes can await their PUBACK while other commands go on.
+//! - `AT+GSN` ([`Modem::query_imei`]): its information line (bare digits, as Quectel answers)
+//!   is taken only while `AT+GSN` is on the line and comes out as [`Event::Imei`] before the
+//!   `Done`; digits at any other time are garbage.
 //! - `AT+QMTPUBEX`: the payload is copied into the caller's TX buffer at `publish` and written
 //!   when the `>` prompt arrives.
 //! - `+QMTRECV`: the header is parsed as its bytes arrive; the next `<len>` bytes are the
@@ -142,6 +145,38 @@ pub enum Command {
     Radio(bool),
     /// `AT+CEREG?` (the stat comes as [`Event::Registration`] before `Done`).
     QueryRegistration,
+    /// `AT+GSN` (the IMEI comes as [`Event::Imei`] before `Done`).
+    Imei,
+}
+
+/// The modem's IMEI, from the answer line of `AT+GSN` (3GPP TS 27.007 §5.4; Quectel answers
+/// the bare digits): 15 decimal digits on a real module; lines of 1 to 16 digits are taken
+/// (16: an IMEISV), so the caller decides what it accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Imei {
+    digits: [u8; Imei::MAX],
+    len: u8,
+}
+
+impl Imei {
+    /// The most digits kept.
+    pub const MAX: usize = 16;
+
+    /// From an answer line: `Some` if it is 1 to [`Imei::MAX`] ASCII digits.
+    pub fn from_digits(line: &[u8]) -> Option<Imei> {
+        if line.is_empty() || line.len() > Imei::MAX || !line.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let mut digits = [0u8; Imei::MAX];
+        digits[..line.len()].copy_from_slice(line);
+        Some(Imei { digits, len: line.len() as u8 })
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are stored.
+        core::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or("")
+    }
 }
 
 /// Why a command or a wait failed.
@@ -201,6 +236,8 @@ pub enum Event<'a> {
     /// `+CEREG`: registration stat (1 registered, 2 searching, 0 radio off), from the URC or
     /// the answer to [`Modem::query_registration`].
     Registration(u8),
+    /// The answer line of [`Modem::query_imei`] (`AT+GSN`); its `Done` follows.
+    Imei(Imei),
     /// [`Modem::open`] ended (`+QMTOPEN`).
     Opened(Result<(), Error>),
     /// [`Modem::connect`] ended (`+QMTCONN`).

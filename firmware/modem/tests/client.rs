@@ -48,6 +48,19 @@ fn session() -> Vec<Step> {
     let pub_line = format!("AT+QMTPUBEX=0,2,1,0,\"{UP}\",{}\r\n", PAYLOAD.len()).into_bytes();
     vec![
         step(|m| m.at().map(|()| 0), b"AT\r\n", b"\r\nOK\r\n", vec![Ev::Done(Command::At, Ok(()))]),
+        // Both answer styles: the virtual modem's bare `<text>\r\n` and V.250's `\r\n<text>\r\n`.
+        step(
+            |m| m.query_imei().map(|()| 0),
+            b"AT+GSN\r\n",
+            b"866425030012345\r\nOK\r\n",
+            vec![Ev::Imei("866425030012345".into()), Ev::Done(Command::Imei, Ok(()))],
+        ),
+        step(
+            |m| m.query_imei().map(|()| 0),
+            b"AT+GSN\r\n",
+            b"\r\n866425030012345\r\n\r\nOK\r\n",
+            vec![Ev::Imei("866425030012345".into()), Ev::Done(Command::Imei, Ok(()))],
+        ),
         step(
             |m| m.set_radio(false).map(|()| 0),
             b"AT+CFUN=0\r\n",
@@ -506,4 +519,37 @@ fn odd_but_valid_lines() {
         l.extend_from_slice(b"\r\n");
         assert_eq!(rig.reply(&l), [], "{}", String::from_utf8_lossy(bad));
     }
+}
+
+#[test]
+fn imei_answers() {
+    let mut rig = Rig::new();
+    // ERROR: no information line, the command fails.
+    rig.m.query_imei().unwrap();
+    assert_eq!(rig.reply(b"ERROR\r\n"), [Ev::Done(Command::Imei, Err(Error::Rejected))]);
+    // A line that is not digits (or too long) is not an IMEI: garbage, and Done still comes.
+    rig.m.query_imei().unwrap();
+    assert_eq!(
+        rig.reply(b"86642503001234X\r\n12345678901234567\r\nOK\r\n"),
+        [Ev::Done(Command::Imei, Ok(()))]
+    );
+    assert_eq!(rig.m.stats().garbage, 2);
+    // Digits while another command is on the line, or none, are garbage too.
+    rig.m.at().unwrap();
+    assert_eq!(rig.reply(b"866425030012345\r\nOK\r\n"), [Ev::Done(Command::At, Ok(()))]);
+    assert_eq!(rig.reply(b"866425030012345\r\n"), []);
+    assert_eq!(rig.m.stats().garbage, 4);
+    // A URC between the command and its answer.
+    rig.m.query_imei().unwrap();
+    assert_eq!(
+        rig.reply(b"+CEREG: 1\r\n866425030012345\r\nOK\r\n"),
+        [Ev::Registration(1), Ev::Imei("866425030012345".into()), Ev::Done(Command::Imei, Ok(()))]
+    );
+    // No answer: the command times out.
+    rig.m.query_imei().unwrap();
+    assert_eq!(rig.events(), []);
+    assert_eq!(rig.advance(300), [Ev::Done(Command::Imei, Err(Error::Timeout))]);
+    let imei = modem_at::Imei::from_digits(b"1234567890123456").unwrap();
+    assert_eq!(imei.as_str(), "1234567890123456");
+    assert_eq!(modem_at::Imei::from_digits(b""), None);
 }

@@ -29,6 +29,7 @@ impl Serial for FakePort {
 pub enum Ev {
     Done(Command, Result<(), Error>),
     Registration(u8),
+    Imei(String),
     Opened(Result<(), Error>),
     Connected(Result<(), Error>),
     Subscribed(u16, Result<u8, Error>),
@@ -44,6 +45,7 @@ pub fn own(e: Event<'_>) -> Ev {
     match e {
         Event::Done { command, result } => Ev::Done(command, result),
         Event::Registration(s) => Ev::Registration(s),
+        Event::Imei(i) => Ev::Imei(i.as_str().to_string()),
         Event::Opened(r) => Ev::Opened(r),
         Event::Connected(r) => Ev::Connected(r),
         Event::Subscribed { msg_id, result } => Ev::Subscribed(msg_id, result),

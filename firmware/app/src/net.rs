@@ -1,0 +1,164 @@
+//! Telemetry over the cellular modem on UART1: the board's side of `netlink::Net` (the state
+//! machine, host-tested in firmware/netlink). This module finds the boot id, the slot and the
+//! version, prints the state machine's notes as `net:` lines, and sleeps between samples
+//! without missing what the modem sends.
+//!
+//! Console: with no modem (QEMU, or twinbed's engine without one) the only line ever printed is
+//! `net: no modem on UART1; readings stay on the device`, once, when the first `AT` times out
+//! (500 ms after the main loop starts); probing then goes on quietly with backoff. With a modem,
+//! one short line per state change (connected, offline, link lost, desired applied, dropped
+//! records), never one per publish.
+
+use netlink::{boot_id, Identity, Net, Note};
+use telemetry::{Slot, Version};
+use twinbed_bsp::flash::Flash;
+use twinbed_bsp::modem_uart::ModemUart;
+use twinbed_bsp::{clock, image, map, println};
+
+/// The version of this build as the `boot` event reports it when the image has no MCUboot
+/// header to read it from (a plain build): `CARGO_PKG_VERSION`, `major.minor.patch`.
+const PKG_VERSION: Version = {
+    let b = env!("CARGO_PKG_VERSION").as_bytes();
+    let mut parts = [0u32; 3];
+    let (mut i, mut k) = (0, 0);
+    while i < b.len() && k < 3 {
+        match b[i] {
+            b'0'..=b'9' => parts[k] = parts[k] * 10 + (b[i] - b'0') as u32,
+            b'.' => k += 1,
+            _ => break, // a pre-release or build suffix: not reported
+        }
+        i += 1;
+    }
+    Version::new(parts[0] as u8, parts[1] as u8, parts[2] as u16, 0)
+};
+
+/// This boot's id from the flash log (`netlink::boot_id`), or 0 and why it could not be kept.
+///
+/// Called before the A/B status and the OTA agent: a trial boot thus writes its boot id
+/// before it confirms, and the confirm stays the last flash operation of an update (what the
+/// power-cut sweep's cuts "late in the trial" aim at).
+pub fn boot_id() -> (u32, Option<&'static str>) {
+    let Some(mut flash) = Flash::take() else {
+        return (0, Some("no flash controller (QEMU)"));
+    };
+    // A plain program is linked over the whole SSRAM1: make sure this one ends before the log.
+    if image::end() > flash.base() + map::BOOT_ID.start {
+        return (0, Some("the program reaches into the boot id log"));
+    }
+    match boot_id::next(&mut flash, map::BOOT_ID) {
+        Ok(id) => (id, None),
+        Err(_) => (0, Some("the boot id log could not be written")),
+    }
+}
+
+/// The slot this image runs from and its version: from its MCUboot header when it was linked
+/// for a slot (the header sits right before the code), else slot A and [`PKG_VERSION`].
+fn slot_and_version() -> (Slot, Version) {
+    let (slot, start) = match map::ab::LINKED_SLOT {
+        Some('A') => (Slot::A, map::ab::SLOT_A.start),
+        Some(_) => (Slot::B, map::ab::SLOT_B.start),
+        None => return (Slot::A, PKG_VERSION),
+    };
+    let mut header = [0u8; mcuimage::IMAGE_HEADER_SIZE];
+    for (i, b) in header.iter_mut().enumerate() {
+        // SAFETY: the slot is mapped memory (SSRAM1, flash offsets equal addresses on this
+        // board) and this image's own header is there.
+        *b = unsafe { core::ptr::read_volatile((start as usize + i) as *const u8) };
+    }
+    match mcuimage::ImageHeader::parse(&header) {
+        Ok(h) => {
+            let v = h.version;
+            (slot, Version::new(v.major, v.minor, v.revision, v.build_num))
+        }
+        Err(_) => (slot, PKG_VERSION),
+    }
+}
+
+/// The network side of the app.
+pub struct Link<'b> {
+    net: Net<'b, ModemUart>,
+    uart: ModemUart,
+    /// Why the boot id is 0, said at the first connect.
+    unpersisted: Option<&'static str>,
+}
+
+impl<'b> Link<'b> {
+    /// Starts the state machine for boot `boot` ([`boot_id()`]; `unpersisted` says why it is 0,
+    /// if it is): it creates the `boot` event, and the `confirm` event when this boot
+    /// confirmed its image. Samples are `interval_s` apart.
+    pub fn start(
+        rx: &'b mut [u8],
+        tx: &'b mut [u8],
+        (boot, unpersisted): (u32, Option<&'static str>),
+        confirmed: bool,
+        interval_s: u32,
+    ) -> Self {
+        let (slot, version) = slot_and_version();
+        let uart = ModemUart::uart1();
+        let now = clock::uptime_ms();
+        let id = Identity { boot, slot, version };
+        let mut net = Net::new(uart, rx, tx, modem_at::Config::default(), id, interval_s, now);
+        if confirmed {
+            net.event(now, telemetry::Event::Confirm);
+        }
+        Link { net, uart, unpersisted }
+    }
+
+    /// Runs the state machine until it is quiet, printing its notes; returns the new sampling
+    /// interval (seconds) when a desired state changed it.
+    pub fn poll(&mut self) -> Option<u32> {
+        let mut interval = None;
+        while let Some(note) = self.net.poll(clock::uptime_ms()) {
+            match note {
+                Note::NoModem => println!("net: no modem on UART1; readings stay on the device"),
+                Note::ModemFound => println!("net: modem answered on UART1"),
+                Note::Connected => {
+                    let id = self.net.identity();
+                    println!(
+                        "net: connected to {}:{} as {} (boot {}, {} records to send)",
+                        netlink::BROKER_HOST,
+                        netlink::BROKER_PORT,
+                        self.net.device_id(),
+                        id.boot,
+                        self.net.outbox().len()
+                    );
+                    if let Some(why) = self.unpersisted.take() {
+                        println!("net: boot id 0 is not kept across boots: {why}");
+                    }
+                }
+                Note::Offline(reason) => println!("net: offline: {reason}; retrying with backoff"),
+                Note::LinkLost { err, unacked } => {
+                    println!("net: link lost (+QMTSTAT {err}); {unacked} records unacked, reconnecting")
+                }
+                Note::DesiredApplied { version, interval_s } => {
+                    println!("net: desired state v{version} applied: a sample every {interval_s} s");
+                    interval = Some(interval_s);
+                }
+                Note::Dropped(r) => println!(
+                    "net: the outbox overflowed: records {}..={} ({} readings) dropped",
+                    r.from, r.to, r.readings
+                ),
+            }
+        }
+        interval
+    }
+
+    /// A sensor reading (milli-°C) taken now.
+    pub fn reading(&mut self, now_ms: u32, milli_c: i32) {
+        self.net.reading(now_ms, milli_c);
+    }
+
+    /// Sleeps until `deadline_ms` or until the state machine needs a poll, whichever is first,
+    /// and wakes early when a byte from the modem is waiting. A `+QMTRECV` that starts while
+    /// the core sleeps waits in the UART (the modem side holds bytes back while the 1-byte
+    /// receive buffer is full); the SysTick wakes WFI every tick (10 ms) and the RX-full bit is
+    /// looked at each time (see `twinbed_bsp::modem_uart`).
+    pub fn sleep(&self, deadline_ms: u32) {
+        let now = clock::uptime_ms();
+        let until = match self.net.wake_at(now) {
+            Some(w) if (w.wrapping_sub(deadline_ms) as i32) < 0 => w,
+            _ => deadline_ms,
+        };
+        self.uart.sleep_until(until);
+    }
+}

@@ -1,0 +1,202 @@
+//! The whole loop (issue #5): the reference app on the embedded engine, the virtual modem on its
+//! UART1 speaking real MQTT to a broker, the twin service storing what arrives; then the twin's
+//! history is checked against the emulator's record of every reading the firmware took.
+//!
+//! Everything runs on virtual time: the engine is frozen while the network works, and the
+//! messages the twin sends enter the device only at sync points after the network is quiet
+//! (twinbed::net), so the transcripts are the same on every run.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use twinbed::firmware::Variant;
+use twinbed::net::NetDevice;
+use twinbed::scenario::{ground_truth, Backend, GroundTruth};
+use twinbed::testkit;
+use twinbed_engine::{Machine, Stop};
+
+/// Cycles per virtual second on mps2-an385.
+const SECOND: u64 = 25_000_000;
+
+fn board() -> twinbed::Board {
+    twinbed::Board::builtin("mps2-an385").unwrap()
+}
+
+/// The device app (no test mode: it samples until the run ends) on a network device with
+/// modem IMEI `imei`.
+fn device(backend: &Backend, imei: &str) -> NetDevice {
+    let fw = testkit::firmware(Variant::Device);
+    let board = board();
+    let mut m = Machine::new(&board).unwrap();
+    m.load_elf(&std::fs::read(&fw.app).unwrap()).unwrap();
+    let info = twinbed::elf::inspect(&fw.app).unwrap();
+    let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
+    NetDevice::new(m, imei, backend.broker(), info.sample_hook, sensor).unwrap()
+}
+
+/// A deterministic temperature: a slow ramp with steps, so some windows fall in the deadband
+/// and some do not.
+fn temperature(index: u32) -> i32 {
+    21_000 + ((index / 15) % 8) as i32 * 150 - ((index / 120) % 3) as i32 * 400
+}
+
+fn run(dev: &mut NetDevice, backend: &Backend, seconds: u64) -> Stop {
+    let mut quiet = backend.quiet();
+    dev.run(seconds * SECOND, &mut quiet, &mut |r| Some(temperature(r.index))).unwrap()
+}
+
+fn check(dev: &mut NetDevice, backend: &Backend) -> GroundTruth {
+    let id = dev.device_id();
+    dev.sync(&mut backend.quiet()).unwrap();
+    let g = ground_truth(&dev.readings, &backend.telemetry(&id).unwrap(), &backend.events(&id).unwrap());
+    assert!(g.holds(), "ground truth broken: {g:#?}");
+    g
+}
+
+#[test]
+fn steady_state_every_reading_arrives_once_and_the_shadow_mirrors_the_device() {
+    let backend = Backend::start(Default::default()).unwrap();
+    let mut dev = device(&backend, "861234050000001");
+    let id = dev.device_id();
+    assert_eq!(run(&mut dev, &backend, 300), Stop::Budget);
+    let console = dev.take_console();
+    let g = check(&mut dev, &backend);
+    assert!(g.readings >= 290, "{g:?}\n{console}");
+    assert!(g.stored_once >= g.readings - 20, "all but the last window or two arrived: {g:?}");
+    assert_eq!(g.dropped, 0, "{g:?}");
+    let shadow = backend.shadow(&id).unwrap().expect("the device reported its state");
+    assert_eq!(shadow.reported.get("version").and_then(|v| v.as_str()), Some(env!("CARGO_PKG_VERSION")), "{shadow:?}");
+    let transcript = dev.take_transcript();
+    insta::assert_snapshot!("steady_state_transcript", transcript[..transcript.len().min(40)].join("\n"));
+    insta::assert_snapshot!("steady_state_shadow", serde_json::to_string_pretty(&shadow.reported).unwrap());
+}
+
+#[test]
+fn the_same_inputs_give_the_same_transcript() {
+    let transcript = |imei: &str| {
+        let backend = Backend::start(Default::default()).unwrap();
+        let mut dev = device(&backend, imei);
+        run(&mut dev, &backend, 90);
+        (dev.take_transcript(), dev.take_console())
+    };
+    assert_eq!(transcript("861234050000002"), transcript("861234050000002"));
+}
+
+#[test]
+fn a_30_minute_coverage_outage_loses_nothing_silently() {
+    let backend = Backend::start(Default::default()).unwrap();
+    let mut dev = device(&backend, "861234050000003");
+    run(&mut dev, &backend, 60);
+    {
+        let (modem, _, now) = dev.modem_and_link();
+        modem.set_coverage(now, false);
+    }
+    run(&mut dev, &backend, 30 * 60);
+    {
+        let (modem, _, now) = dev.modem_and_link();
+        modem.set_coverage(now, true);
+    }
+    // Back in coverage: the device reconnects (after its backoff) and replays its buffer.
+    run(&mut dev, &backend, 10 * 60);
+    let console = dev.take_console();
+    let g = check(&mut dev, &backend);
+    assert!(g.readings > 2000, "{g:?}");
+    assert!(g.dropped > 0, "30 min of readings overflow the 64-record buffer: {g:?}\n{console}");
+    assert!(g.stored_once > 600, "{g:?}");
+}
+
+/// Duplicated and reordered deliveries: another client replays the device's own messages, in
+/// a seeded shuffled order, twice; the twin stores each record once.
+#[test]
+fn duplicated_and_reordered_deliveries_are_stored_once() {
+    let backend = Backend::start(Default::default()).unwrap();
+    let mut dev = device(&backend, "861234050000004");
+    run(&mut dev, &backend, 240);
+    let id = dev.device_id();
+    let ups: Vec<(String, String)> = dev
+        .take_transcript()
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split_once("] > ")?.1;
+            let (topic, rest) = rest.split_once(' ')?;
+            let payload = rest.rsplit_once(" [")?.0;
+            (topic.contains("/up/") && !topic.ends_with("/state")).then(|| (topic.to_owned(), payload.to_owned()))
+        })
+        .collect();
+    assert!(ups.len() > 10, "{ups:?}");
+    let before = backend.telemetry(&id).unwrap();
+    let mut order: Vec<usize> = (0..ups.len()).chain(0..ups.len()).collect();
+    let mut seed = 0x5eed_u64;
+    for i in (1..order.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        order.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    let mut opts = rumqttc::MqttOptions::new("replayer", backend.broker().ip().to_string(), backend.broker().port());
+    opts.set_keep_alive(Duration::from_secs(30));
+    let (client, mut connection) = rumqttc::Client::new(opts, 64);
+    let sender = std::thread::spawn(move || {
+        for i in order {
+            let (topic, payload) = &ups[i];
+            client.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.as_bytes()).unwrap();
+        }
+        client.disconnect().unwrap();
+    });
+    for event in connection.iter() {
+        if event.is_err() {
+            break;
+        }
+    }
+    sender.join().unwrap();
+    // The twin has them all (it counts what it received): nothing new was stored.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backend.stats().unwrap().counters.get("duplicates").copied().unwrap_or(0) < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(backend.telemetry(&id).unwrap(), before, "replays stored nothing new");
+    check(&mut dev, &backend);
+}
+
+/// The steady state against mosquitto (Debian's), started here on a free loopback port.
+#[test]
+fn steady_state_against_mosquitto() {
+    let Some(bin) = testkit::mosquitto_binary() else {
+        assert!(
+            std::env::var_os("TWINBED_REQUIRE_MOSQUITTO").is_none(),
+            "mosquitto is required here (cargo xtask test installs it)"
+        );
+        eprintln!("mosquitto is not installed: skipping (cargo xtask test installs it)");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+    let broker = Broker(Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start listening on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config = twinbed_twin::TwinConfig {
+        broker: twinbed_twin::BrokerChoice::Url(format!("mqtt://127.0.0.1:{port}")),
+        ..Default::default()
+    };
+    let backend = Backend::start(config).unwrap();
+    let mut dev = device(&backend, "861234050000005");
+    run(&mut dev, &backend, 180);
+    let g = check(&mut dev, &backend);
+    assert!(g.stored_once >= 150, "{g:?}");
+    drop(backend);
+    drop(broker);
+}
+
+/// Stops the broker when the test ends, however it ends.
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
