@@ -8,8 +8,8 @@ pub mod duration;
 pub mod elf;
 pub mod firmware;
 pub mod image;
-pub mod net;
 mod native;
+pub mod net;
 pub mod profile;
 pub mod scenario;
 pub mod sweep;
@@ -243,9 +243,11 @@ pub mod exit_code {
 
 /// Sets up `tracing` on stderr: `-v` count maps to a level, `RUST_LOG` overrides.
 pub fn init_logging(verbose: u8) {
+    // rumqttd (the embedded broker) reports every client that goes away as an error, ours at
+    // shutdown included: heard from at -vv and up only.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,rumqttd=off",
+        1 => "info,rumqttd=off",
         2 => "debug",
         _ => "trace",
     };

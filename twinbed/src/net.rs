@@ -26,7 +26,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use twinbed_engine::periph::OutputSource;
 use twinbed_engine::{Machine, Stop};
-use twinbed_modem::{Incoming, Link, LinkCounters, LinkError, LinkStatus, Modem, MqttLink, MqttLinkConfig, Qos};
+use twinbed_modem::{
+    Incoming, Link, LinkCounters, LinkError, LinkStatus, Modem, MqttLink, MqttLinkConfig, Qos,
+};
 
 /// The UART the modem sits on (mps2-an385's UART1).
 pub const MODEM_UART: u8 = 1;

@@ -27,8 +27,15 @@ enum Task {
         #[arg(long, value_name = "N")]
         test_mode: Option<u32>,
     },
-    /// Build the firmware, boot it on an emulated board, drive its sensor from a temperature
-    /// profile and stream its console, prefixed with the device name.
+    /// Build the firmware, boot it on an emulated board next to its digital twin, drive its
+    /// sensor from a temperature profile and stream its console, prefixed with the device name.
+    ///
+    /// On the native engine (the default) the device's virtual modem speaks MQTT to a broker
+    /// and the twin service stores what arrives: both start in this process (an embedded
+    /// rumqttd on a free loopback port, SQLite in memory or --db FILE), or use --broker URL.
+    /// At the end it prints the device's shadow and checks the twin's history against every
+    /// reading the firmware took (each stored once, or declared dropped, or still on the
+    /// device). With --engine qemu (or --no-twin) the device runs alone.
     ///
     /// Installs what it lacks (the Rust target; qemu-system-arm via apt-get for --engine qemu).
     /// Stops after --duration of virtual time (the guest's own clock) and prints a summary; the
@@ -62,6 +69,15 @@ enum Task {
         /// Wall-clock safety limit in seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Run the device alone: no modem traffic, no broker, no twin (as on QEMU).
+        #[arg(long)]
+        no_twin: bool,
+        /// Use this MQTT broker (mqtt://host:port) instead of the embedded one.
+        #[arg(long, value_name = "URL")]
+        broker: Option<String>,
+        /// Keep the twin's data in this SQLite file instead of in memory.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
     },
     /// Run every test of the project: firmware host tests, then `cargo test --workspace`.
     ///
@@ -212,8 +228,24 @@ fn main() -> ExitCode {
     twinbed::init_logging(0);
     let result = match task {
         Task::BuildFirmware { test_mode } => build_firmware(test_mode),
-        Task::Emulate { engine, board, duration, temperature, json, elf, device, timeout } => {
-            emulate(engine, &board, duration, temperature, json, elf, &device, timeout)
+        Task::Emulate {
+            engine,
+            board,
+            duration,
+            temperature,
+            json,
+            elf,
+            device,
+            timeout,
+            no_twin,
+            broker,
+            db,
+        } => {
+            if engine == Engine::Native && !no_twin {
+                emulate_with_twin(&board, duration, temperature, json, elf, &device, timeout, broker, db)
+            } else {
+                emulate(engine, &board, duration, temperature, json, elf, &device, timeout)
+            }
         }
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Ci => test(&[]),
@@ -369,6 +401,168 @@ fn emulate(
         say(&format!("summary written to {}", path.display()));
     }
     let ok = mismatches == 0 && matches!(report.outcome, Outcome::Stopped | Outcome::Exited(0));
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The JSON summary of `emulate` with the twin.
+#[derive(serde::Serialize)]
+struct NetSummary<'a> {
+    device: &'a str,
+    device_id: String,
+    board: &'a str,
+    elf: String,
+    temperature_profile: String,
+    virtual_duration_ms: u128,
+    wall_ms: u128,
+    readings: usize,
+    sensor_mismatches: usize,
+    ground_truth: &'a twinbed::scenario::GroundTruth,
+    shadow: Option<serde_json::Value>,
+    mqtt_messages: usize,
+}
+
+/// A 15-digit IMEI for a device name (a test-range TAC and a serial from the name), so the same
+/// name gets the same device id every run.
+fn imei_for(device: &str) -> String {
+    let h = device
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("8612340{:08}", h % 100_000_000)
+}
+
+/// `emulate` on the native engine with the modem, a broker and the twin.
+#[allow(clippy::too_many_arguments)]
+fn emulate_with_twin(
+    board: &str,
+    duration: Duration,
+    temperature: TemperatureProfile,
+    json: Option<PathBuf>,
+    elf: Option<PathBuf>,
+    device: &str,
+    timeout: u64,
+    broker: Option<String>,
+    db: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use twinbed::scenario::{ground_truth, Backend};
+    let board = Board::load(board)?;
+    let elf = match elf {
+        Some(e) => e,
+        None => firmware::build(firmware::Variant::Device, &mut say)?.app,
+    };
+    let config = twinbed_twin::TwinConfig {
+        broker: match &broker {
+            Some(url) => twinbed_twin::BrokerChoice::Url(url.clone()),
+            None => twinbed_twin::TwinConfig::default().broker,
+        },
+        db: match &db {
+            Some(path) => twinbed_twin::DbLocation::File(path.clone()),
+            None => twinbed_twin::DbLocation::Memory,
+        },
+        ..Default::default()
+    };
+    let backend = Backend::start(config).context("starting the twin")?;
+    say(&format!(
+        "twin up: {} broker at {}, storage {}",
+        if broker.is_some() { "external" } else { "embedded" },
+        backend.broker(),
+        db.as_ref().map_or("in memory".to_owned(), |p| p.display().to_string())
+    ));
+    let mut m = twinbed_engine::Machine::new(&board)?;
+    m.load_elf(&std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?)?;
+    let info = twinbed::elf::inspect(&elf)?;
+    let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
+    let mut dev =
+        twinbed::net::NetDevice::new(m, &imei_for(device), backend.broker(), info.sample_hook, sensor)?;
+    let id = dev.device_id();
+    say(&format!(
+        "emulating {device} ({id}): {} on {} (native engine, modem on UART1) for {} of virtual time, temperature {temperature}",
+        elf.display(),
+        board.name,
+        humanize(duration)
+    ));
+    let started = std::time::Instant::now();
+    let end_ms = duration.as_millis() as u64;
+    let mut quiet = backend.quiet();
+    let mut readings = Vec::new();
+    let stdout = std::io::stdout();
+    let slice = u64::from(board.clock_hz); // one virtual second
+    let mut stop = twinbed_engine::Stop::Budget;
+    while dev.now_ms() < end_ms && stop == twinbed_engine::Stop::Budget {
+        if started.elapsed() > Duration::from_secs(timeout) {
+            bail!("wall-clock timeout after {timeout} s at {} ms of virtual time", dev.now_ms());
+        }
+        let left = (end_ms - dev.now_ms()) * slice / 1000;
+        stop = dev.run(left.min(slice).max(1), &mut quiet, &mut |r| {
+            Some(temperature.milli_c_at(u64::from(r.uptime_ms)))
+        })?;
+        let console = dev.take_console();
+        let mut out = stdout.lock();
+        for line in console.lines() {
+            let _ = writeln!(out, "[{device}] {line}");
+            readings.extend(twinbed::app::parse_reading(line));
+        }
+        let _ = out.flush();
+    }
+    dev.sync(&mut quiet)?;
+    let mismatches = readings
+        .iter()
+        .filter(|r| {
+            let set = dev.readings.iter().find(|s| s.index == r.index).map(|s| s.milli_c);
+            !set.is_some_and(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() < 625)
+        })
+        .count();
+    let g = ground_truth(&dev.readings, &backend.telemetry(&id)?, &backend.events(&id)?);
+    let shadow = backend.shadow(&id)?;
+    let shadow_json = shadow.as_ref().map(|s| {
+        serde_json::json!({ "reported": s.reported, "desired": s.desired, "delta": s.delta(), "version": s.version })
+    });
+    println!("shadow of {id}:");
+    println!(
+        "{}",
+        shadow_json
+            .as_ref()
+            .map_or("(none: the device never reported)".to_owned(), |v| serde_json::to_string_pretty(v)
+                .unwrap_or_default())
+    );
+    let transcript = dev.take_transcript();
+    say(&format!(
+        "{device}: {} of virtual time, {} readings: {} stored once in the twin, {} dropped by the device's buffer, {} still on the device; ground truth {}; sensor check {}; {} MQTT messages; {:.2} s wall",
+        humanize(duration),
+        g.readings,
+        g.stored_once,
+        g.dropped,
+        g.pending,
+        if g.holds() { "ok".to_owned() } else { format!("BROKEN ({} missing, {} duplicated, {} invented, {} wrong values)", g.missing.len(), g.duplicated.len(), g.invented.len(), g.wrong_values.len()) },
+        if mismatches == 0 { "ok".to_owned() } else { format!("FAILED ({mismatches} mismatches)") },
+        transcript.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    if let Some(path) = json {
+        let summary = NetSummary {
+            device,
+            device_id: id.clone(),
+            board: &board.name,
+            elf: elf.display().to_string(),
+            temperature_profile: temperature.to_string(),
+            virtual_duration_ms: duration.as_millis(),
+            wall_ms: started.elapsed().as_millis(),
+            readings: g.readings as usize,
+            sensor_mismatches: mismatches,
+            ground_truth: &g,
+            shadow: shadow_json,
+            mqtt_messages: transcript.len(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        say(&format!("summary written to {}", path.display()));
+    }
+    let ok = mismatches == 0 && g.holds() && matches!(stop, twinbed_engine::Stop::Budget);
+    if !matches!(stop, twinbed_engine::Stop::Budget) {
+        say(&format!("the device stopped early: {stop:?}"));
+    }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -4,12 +4,19 @@ use anyhow::{bail, Context, Result};
 use std::process::Command;
 
 /// Firmware crates whose unit tests run on the host.
-pub const FIRMWARE_HOST_TESTED: &[&str] = &["tmp105", "mcuimage", "abboot", "telemetry", "modem-at", "netlink"];
+pub const FIRMWARE_HOST_TESTED: &[&str] =
+    &["tmp105", "mcuimage", "abboot", "telemetry", "modem-at", "netlink"];
 
 /// Makes sure `qemu-system-arm` is there (or `$TWINBED_QEMU`); installs Debian's package with
 /// apt-get otherwise (as root, or through sudo).
 pub fn ensure_qemu(say: &mut dyn FnMut(&str)) -> Result<()> {
-    ensure_apt(say, twinbed_qemu_found, "qemu-system-arm", "qemu-system-arm", "the QEMU backend and its tests")
+    ensure_apt(
+        say,
+        twinbed_qemu_found,
+        "qemu-system-arm",
+        "qemu-system-arm",
+        "the QEMU backend and its tests",
+    )
 }
 
 /// Makes sure `mosquitto` (the broker of the MQTT interop test) is there; installs Debian's
@@ -26,7 +33,13 @@ pub fn mosquitto_found() -> bool {
 
 /// Installs Debian package `package` with apt-get (as root, or through sudo) unless `found()`,
 /// saying so and why (`what`).
-fn ensure_apt(say: &mut dyn FnMut(&str), found: fn() -> bool, binary: &str, package: &str, what: &str) -> Result<()> {
+fn ensure_apt(
+    say: &mut dyn FnMut(&str),
+    found: fn() -> bool,
+    binary: &str,
+    package: &str,
+    what: &str,
+) -> Result<()> {
     if found() {
         return Ok(());
     }

@@ -323,6 +323,9 @@ impl Link for MqttLink {
         let (client, mut el) = AsyncClient::new(opts, 16);
         let mut net = el.network_options();
         net.set_connection_timeout(self.config.timeout.as_secs().max(1));
+        // Each publish waits for its PUBACK while the engine is frozen: without TCP_NODELAY,
+        // Nagle's algorithm holds small packets back ~40 ms per round trip.
+        net.set_tcp_nodelay(true);
         el.set_network_options(net);
         let (tx, notes) = mpsc::channel();
         let lost = Arc::new(AtomicBool::new(false));
