@@ -64,7 +64,11 @@ fn steady_state_every_reading_arrives_once_and_the_shadow_mirrors_the_device() {
     assert!(g.stored_once >= g.readings - 20, "all but the last window or two arrived: {g:?}");
     assert_eq!(g.dropped, 0, "{g:?}");
     let shadow = backend.shadow(&id).unwrap().expect("the device reported its state");
-    assert_eq!(shadow.reported.get("version").and_then(|v| v.as_str()), Some(env!("CARGO_PKG_VERSION")), "{shadow:?}");
+    assert_eq!(
+        shadow.reported.get("version").and_then(|v| v.as_str()),
+        Some(env!("CARGO_PKG_VERSION")),
+        "{shadow:?}"
+    );
     let transcript = dev.take_transcript();
     insta::assert_snapshot!("steady_state_transcript", transcript[..transcript.len().min(40)].join("\n"));
     insta::assert_snapshot!("steady_state_shadow", serde_json::to_string_pretty(&shadow.reported).unwrap());
@@ -119,7 +123,8 @@ fn duplicated_and_reordered_deliveries_are_stored_once() {
             let rest = l.split_once("] > ")?.1;
             let (topic, rest) = rest.split_once(' ')?;
             let payload = rest.rsplit_once(" [")?.0;
-            (topic.contains("/up/") && !topic.ends_with("/state")).then(|| (topic.to_owned(), payload.to_owned()))
+            (topic.contains("/up/") && !topic.ends_with("/state"))
+                .then(|| (topic.to_owned(), payload.to_owned()))
         })
         .collect();
     assert!(ups.len() > 10, "{ups:?}");
@@ -132,7 +137,8 @@ fn duplicated_and_reordered_deliveries_are_stored_once() {
         seed ^= seed << 17;
         order.swap(i, (seed % (i as u64 + 1)) as usize);
     }
-    let mut opts = rumqttc::MqttOptions::new("replayer", backend.broker().ip().to_string(), backend.broker().port());
+    let mut opts =
+        rumqttc::MqttOptions::new("replayer", backend.broker().ip().to_string(), backend.broker().port());
     opts.set_keep_alive(Duration::from_secs(30));
     let (client, mut connection) = rumqttc::Client::new(opts, 64);
     let sender = std::thread::spawn(move || {
@@ -150,7 +156,9 @@ fn duplicated_and_reordered_deliveries_are_stored_once() {
     sender.join().unwrap();
     // The twin has them all (it counts what it received): nothing new was stored.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while backend.stats().unwrap().counters.get("duplicates").copied().unwrap_or(0) < 10 && Instant::now() < deadline {
+    while backend.stats().unwrap().counters.get("duplicates").copied().unwrap_or(0) < 10
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(backend.telemetry(&id).unwrap(), before, "replays stored nothing new");
@@ -171,8 +179,11 @@ fn steady_state_against_mosquitto() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
-    let broker = Broker(Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
+        .unwrap();
+    let broker = Broker(
+        Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "mosquitto did not start listening on {port}");

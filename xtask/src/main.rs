@@ -508,7 +508,7 @@ fn emulate_with_twin(
         .iter()
         .filter(|r| {
             let set = dev.readings.iter().find(|s| s.index == r.index).map(|s| s.milli_c);
-            !set.is_some_and(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() < 625)
+            set.is_none_or(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() >= 625)
         })
         .count();
     let g = ground_truth(&dev.readings, &backend.telemetry(&id)?, &backend.events(&id)?);
