@@ -216,6 +216,16 @@ enum Bench {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Telemetry records per second through the twin, end to end: a device client publishes
+    /// records (QoS 1) to the embedded broker, the twin stores them in SQLite and acks; the
+    /// clock stops at the last ack. Side by side: SQLite in memory and in a file (WAL). Runs
+    /// itself as a release build.
+    #[command(after_help = "Examples:\n  cargo xtask bench twin\n  cargo xtask bench twin --messages 100000")]
+    Twin {
+        /// Records to send in each run.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -270,6 +280,7 @@ fn main() -> ExitCode {
         }
         Task::Bench { bench: Some(Bench::Cpu { full, runs, timeout }) } => bench_cpu(full, runs, timeout),
         Task::Bench { bench: Some(Bench::Sweep { variants, threads }) } => bench_sweep(variants, threads),
+        Task::Bench { bench: Some(Bench::Twin { messages }) } => bench_twin(messages),
     };
     match result {
         Ok(code) => code,
@@ -679,6 +690,34 @@ fn bench_in_release(bench: &[&str]) -> Result<ExitCode> {
         .status()
         .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `bench twin`: the twin's ingest end to end, SQLite in memory and in a file, side by side.
+fn bench_twin(messages: usize) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        let n = messages.to_string();
+        return bench_in_release(&["twin", "--messages", &n]);
+    }
+    let dir = tempfile::tempdir().context("a temporary directory for the database file")?;
+    let mut rows = Vec::new();
+    for db in [twinbed_twin::DbLocation::Memory, twinbed_twin::DbLocation::File(dir.path().join("bench.db"))] {
+        let mut opts = twinbed_twin::BenchOptions::new(messages);
+        opts.db = db;
+        say(&format!("{messages} records through the embedded broker into the twin ({:?})", opts.db));
+        rows.push(twinbed_twin::bench_ingest_with(&opts).context("the twin benchmark")?);
+    }
+    println!();
+    println!("| store | records | wall | records/s | acks received |");
+    println!("|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.2} s | {:.0} | {} |",
+            r.store, r.messages, r.seconds, r.messages_per_second, r.acks_received
+        );
+    }
+    println!();
+    println!("memory vs file: {:.2}x", rows[0].messages_per_second / rows[1].messages_per_second.max(1e-9));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `bench sweep`: the full sweep, and a sample of it without the memo, side by side.
