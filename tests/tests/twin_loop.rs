@@ -165,41 +165,98 @@ fn duplicated_and_reordered_deliveries_are_stored_once() {
     check(&mut dev, &backend);
 }
 
-/// The steady state against mosquitto (Debian's), started here on a free loopback port.
-#[test]
-fn steady_state_against_mosquitto() {
+/// mosquitto (Debian's) on `port`, or `None` when it is not installed (allowed only outside
+/// `cargo xtask test`, which installs it).
+fn mosquitto(port: u16, dir: &std::path::Path) -> Option<Broker> {
     let Some(bin) = testkit::mosquitto_binary() else {
         assert!(
             std::env::var_os("TWINBED_REQUIRE_MOSQUITTO").is_none(),
             "mosquitto is required here (cargo xtask test installs it)"
         );
         eprintln!("mosquitto is not installed: skipping (cargo xtask test installs it)");
-        return;
+        return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("mosquitto.conf");
+    let conf = dir.join("mosquitto.conf");
     std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
         .unwrap();
-    let broker = Broker(
-        Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap(),
-    );
+    let child =
+        Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "mosquitto did not start listening on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let config = twinbed_twin::TwinConfig {
+    Some(Broker(child))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn twin_on(port: u16) -> Backend {
+    Backend::start(twinbed_twin::TwinConfig {
         broker: twinbed_twin::BrokerChoice::Url(format!("mqtt://127.0.0.1:{port}")),
         ..Default::default()
-    };
-    let backend = Backend::start(config).unwrap();
+    })
+    .unwrap()
+}
+
+/// The steady state against mosquitto (Debian's), started here on a free loopback port.
+#[test]
+fn steady_state_against_mosquitto() {
+    let (port, dir) = (free_port(), tempfile::tempdir().unwrap());
+    let Some(broker) = mosquitto(port, dir.path()) else { return };
+    let backend = twin_on(port);
     let mut dev = device(&backend, "861234050000005");
     run(&mut dev, &backend, 180);
     let g = check(&mut dev, &backend);
     assert!(g.stored_once >= 150, "{g:?}");
     drop(backend);
     drop(broker);
+}
+
+/// The broker restarts mid-run (mosquitto killed, with what it held in memory, and started
+/// again two minutes of device time later): the device reconnects and replays what the twin had
+/// not acked, and the twin resubscribes; nothing is lost silently.
+#[test]
+fn a_broker_restart_mid_run_loses_nothing_silently() {
+    let (port, dir) = (free_port(), tempfile::tempdir().unwrap());
+    let Some(broker) = mosquitto(port, dir.path()) else { return };
+    let backend = twin_on(port);
+    let mut dev = device(&backend, "861234050000006");
+    run(&mut dev, &backend, 120);
+    dev.sync(&mut backend.quiet()).unwrap();
+    drop(broker);
+    run(&mut dev, &backend, 120);
+    let _broker = mosquitto(port, dir.path()).unwrap();
+    // Before the device goes on, the twin must be subscribed again (it reconnects on its own,
+    // in real time): a probe message it stores says so.
+    let probe = rumqttc::MqttOptions::new("probe", "127.0.0.1", port);
+    let (client, mut connection) = rumqttc::Client::new(probe, 16);
+    std::thread::spawn(move || for _ in connection.iter() {});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while backend.shadow("probe").unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the twin did not resubscribe after the broker restarted");
+        client
+            .publish(
+                "twinbed/probe/up/state",
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                r#"{"boot":1,"t":0,"reported":{"up":1}}"#,
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run(&mut dev, &backend, 300);
+    let console = dev.take_console();
+    assert!(console.contains("net: offline"), "the device saw the broker go: {console}");
+    assert_eq!(
+        console.matches("net: connected to broker.twinbed:1883").count(),
+        2,
+        "and reconnected once: {console}"
+    );
+    let g = check(&mut dev, &backend);
+    assert!(g.stored_once > 450, "the readings from before, during and after the restart: {g:?}");
 }
 
 /// Stops the broker when the test ends, however it ends.
