@@ -108,6 +108,31 @@ fn a_30_minute_coverage_outage_loses_nothing_silently() {
     assert!(g.stored_once > 600, "{g:?}");
 }
 
+/// Desired state set at the twin (as `PUT /devices/{id}/shadow/desired` does) reaches the
+/// device at its next sync point; it samples every 5 s from then on and reports so; a stale write
+/// is refused.
+#[test]
+fn desired_state_from_the_twin_changes_the_sample_period() {
+    let backend = Backend::start(Default::default()).unwrap();
+    let mut dev = device(&backend, "861234050000007");
+    let id = dev.device_id();
+    run(&mut dev, &backend, 30);
+    let version = backend.shadow(&id).unwrap().expect("reported").version;
+    backend.set_desired(&id, version, serde_json::json!({ "interval_s": 5 })).unwrap();
+    assert!(backend.set_desired(&id, version, serde_json::json!({ "interval_s": 7 })).is_err(), "stale version");
+    dev.sync(&mut backend.quiet()).unwrap();
+    let from = dev.readings.len();
+    run(&mut dev, &backend, 120);
+    let console = dev.take_console();
+    assert!(console.contains("a sample every 5 s"), "{console}");
+    let gaps: Vec<u32> = dev.readings[from + 1..].windows(2).map(|w| w[1].uptime_ms - w[0].uptime_ms).collect();
+    assert!(!gaps.is_empty() && gaps.iter().all(|&g| g == 5000), "{gaps:?}");
+    let shadow = backend.shadow(&id).unwrap().unwrap();
+    assert_eq!(shadow.reported.get("interval_s"), Some(&serde_json::json!(5)), "{shadow:?}");
+    assert!(shadow.delta().is_empty(), "{shadow:?}");
+    check(&mut dev, &backend);
+}
+
 /// Duplicated and reordered deliveries: another client replays the device's own messages, in
 /// a seeded shuffled order, twice; the twin stores each record once.
 #[test]
