@@ -486,6 +486,7 @@ fn qemu_args(
         sample_hook: None,
         initial_temperature: None,
         preload: Vec::new(),
+        serial1: None,
     };
     let full = twinbed_qemu::command_line(&cfg, Path::new("unused.qmp"), None)?;
     let mut args = Vec::new();

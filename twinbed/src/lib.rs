@@ -218,6 +218,7 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
                     .filter(|_| opts.temperature.is_some() || opts.virtual_duration.is_some()),
                 initial_temperature: opts.temperature.as_ref().map(|p| p.milli_c_at(0)),
                 preload: opts.preload.clone(),
+                serial1: None,
             };
             (twinbed_qemu::run(&cfg, &mut driver)?, None)
         }

@@ -111,6 +111,10 @@ pub struct RunConfig {
     /// Raw files to put into memory before the guest starts, at these addresses (QEMU's generic
     /// loader, `-device loader,file=F,addr=A,force-raw=on`), after the ELF.
     pub preload: Vec<(u32, PathBuf)>,
+    /// The board's second UART (UART1, the modem's) as a TCP client of this server
+    /// (`-chardev socket,...` and a second `-serial`): twinbed-modem's chardev bridge listens
+    /// there. `None`: UART1 is left unconnected.
+    pub serial1: Option<std::net::SocketAddr>,
 }
 
 /// A point where the guest is about to read its sensors (the sample hook's arguments).
@@ -185,6 +189,15 @@ pub fn command_line(cfg: &RunConfig, qmp: &Path, gdb: Option<&Path>) -> Result<V
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", qmp.display()),
     ];
+    if let Some(addr) = cfg.serial1 {
+        // `-serial` options are taken in UART order: stdio above is UART0, this one UART1.
+        args.extend([
+            "-chardev".into(),
+            format!("socket,id=uart1,host={},port={}", addr.ip(), addr.port()),
+            "-serial".into(),
+            "chardev:uart1".into(),
+        ]);
+    }
     if let Some(shift) = cfg.icount_shift {
         args.extend(["-icount".into(), format!("shift={shift},sleep=off")]);
     }
