@@ -220,7 +220,9 @@ enum Bench {
     /// records (QoS 1) to the embedded broker, the twin stores them in SQLite and acks; the
     /// clock stops at the last ack. Side by side: SQLite in memory and in a file (WAL). Runs
     /// itself as a release build.
-    #[command(after_help = "Examples:\n  cargo xtask bench twin\n  cargo xtask bench twin --messages 100000")]
+    #[command(
+        after_help = "Examples:\n  cargo xtask bench twin\n  cargo xtask bench twin --messages 100000"
+    )]
     Twin {
         /// Records to send in each run.
         #[arg(long, default_value_t = 20_000)]
@@ -251,10 +253,11 @@ fn main() -> ExitCode {
             broker,
             db,
         } => {
+            let run = EmulateRun { board, duration, temperature, json, elf, device, timeout };
             if engine == Engine::Native && !no_twin {
-                emulate_with_twin(&board, duration, temperature, json, elf, &device, timeout, broker, db)
+                emulate_with_twin(run, broker, db)
             } else {
-                emulate(engine, &board, duration, temperature, json, elf, &device, timeout)
+                emulate(engine, run)
             }
         }
         Task::Test { cargo_args } => test(&cargo_args),
@@ -321,18 +324,22 @@ struct Summary<'a> {
     sensor_mismatches: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn emulate(
-    engine: Engine,
-    board: &str,
+/// What every `emulate` runs: the device, its virtual world, the outputs.
+struct EmulateRun {
+    board: String,
     duration: Duration,
     temperature: TemperatureProfile,
     json: Option<PathBuf>,
     elf: Option<PathBuf>,
-    device: &str,
+    device: String,
     timeout: u64,
-) -> Result<ExitCode> {
-    let board = Board::load(board)?;
+}
+
+/// `emulate` of the device alone (QEMU, or `--no-twin`).
+fn emulate(engine: Engine, run: EmulateRun) -> Result<ExitCode> {
+    let EmulateRun { board, duration, temperature, json, elf, device, timeout } = run;
+    let device = device.as_str();
+    let board = Board::load(&board)?;
     if engine == Engine::Qemu {
         prereq::ensure_qemu(&mut say)?;
     }
@@ -442,20 +449,11 @@ fn imei_for(device: &str) -> String {
 }
 
 /// `emulate` on the native engine with the modem, a broker and the twin.
-#[allow(clippy::too_many_arguments)]
-fn emulate_with_twin(
-    board: &str,
-    duration: Duration,
-    temperature: TemperatureProfile,
-    json: Option<PathBuf>,
-    elf: Option<PathBuf>,
-    device: &str,
-    timeout: u64,
-    broker: Option<String>,
-    db: Option<PathBuf>,
-) -> Result<ExitCode> {
+fn emulate_with_twin(run: EmulateRun, broker: Option<String>, db: Option<PathBuf>) -> Result<ExitCode> {
     use twinbed::scenario::{ground_truth, Backend};
-    let board = Board::load(board)?;
+    let EmulateRun { board, duration, temperature, json, elf, device, timeout } = run;
+    let device = device.as_str();
+    let board = Board::load(&board)?;
     let elf = match elf {
         Some(e) => e,
         None => firmware::build(firmware::Variant::Device, &mut say)?.app,
@@ -700,7 +698,8 @@ fn bench_twin(messages: usize) -> Result<ExitCode> {
     }
     let dir = tempfile::tempdir().context("a temporary directory for the database file")?;
     let mut rows = Vec::new();
-    for db in [twinbed_twin::DbLocation::Memory, twinbed_twin::DbLocation::File(dir.path().join("bench.db"))] {
+    for db in [twinbed_twin::DbLocation::Memory, twinbed_twin::DbLocation::File(dir.path().join("bench.db"))]
+    {
         let mut opts = twinbed_twin::BenchOptions::new(messages);
         opts.db = db;
         say(&format!("{messages} records through the embedded broker into the twin ({:?})", opts.db));
