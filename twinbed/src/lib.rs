@@ -6,6 +6,7 @@ pub mod ab;
 pub mod bench;
 pub mod duration;
 pub mod elf;
+pub mod energy;
 pub mod firmware;
 pub mod image;
 mod native;
