@@ -90,15 +90,9 @@ fn a_30_minute_coverage_outage_loses_nothing_silently() {
     let backend = Backend::start(Default::default()).unwrap();
     let mut dev = device(&backend, "861234050000003");
     run(&mut dev, &backend, 60);
-    {
-        let (modem, _, now) = dev.modem_and_link();
-        modem.set_coverage(now, false);
-    }
+    dev.inject(twinbed_modem::Fault::Coverage(false));
     run(&mut dev, &backend, 30 * 60);
-    {
-        let (modem, _, now) = dev.modem_and_link();
-        modem.set_coverage(now, true);
-    }
+    dev.inject(twinbed_modem::Fault::Coverage(true));
     // Back in coverage: the device reconnects (after its backoff) and replays its buffer.
     run(&mut dev, &backend, 10 * 60);
     let console = dev.take_console();

@@ -171,6 +171,42 @@ impl Measured {
     }
 }
 
+/// The figures of a run from the engine's energy report (boards with a `[power]` table) and
+/// the readings the firmware took.
+pub fn measured(report: &twinbed_engine::EnergyReport, readings: u64) -> Measured {
+    let seconds = report.time_ns as f64 / 1e9;
+    let mut states: Vec<StateEnergy> = report
+        .states
+        .iter()
+        .filter(|e| e.time_ns > 0)
+        .map(|e| StateEnergy {
+            state: format!("{} {}", e.rail, e.state),
+            seconds: e.time_ns as f64 / 1e9,
+            charge_uah: e.charge_nah as f64 / 1000.0,
+        })
+        .collect();
+    states.sort_by(|a, b| b.charge_uah.total_cmp(&a.charge_uah).then_with(|| a.state.cmp(&b.state)));
+    let radio_on_seconds =
+        ["rx", "tx"].iter().filter_map(|s| report.state("modem", s)).map(|e| e.time_ns as f64 / 1e9).sum();
+    let (capacity_mah, self_discharge_ua) = match &report.battery {
+        Some(b) if seconds > 0.0 => {
+            (b.capacity_uah as f64 / 1000.0, b.self_discharge_nah as f64 / 1000.0 * 3600.0 / seconds)
+        }
+        Some(b) => (b.capacity_uah as f64 / 1000.0, 0.0),
+        None => (0.0, 0.0),
+    };
+    Measured {
+        seconds,
+        supply_mv: f64::from(report.supply_mv),
+        charge_uah: report.total_uah(),
+        capacity_mah,
+        self_discharge_ua,
+        readings,
+        radio_on_seconds,
+        states,
+    }
+}
+
 /// One line of the verdict.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Check {

@@ -179,6 +179,8 @@ pub struct NetDevice {
     sensor: Option<String>,
     temperature: i32,
     console: Vec<u8>,
+    /// Entries of the modem's power log already handed to the machine's `modem` rail.
+    power_applied: usize,
 }
 
 impl NetDevice {
@@ -214,6 +216,11 @@ impl NetDevice {
             sensor,
             temperature: 0,
             console: Vec::new(),
+            power_applied: 0,
+        })
+        .map(|mut d| {
+            d.apply_modem_power();
+            d
         })
     }
 
@@ -264,12 +271,31 @@ impl NetDevice {
         self.modem.counters().subscribes
     }
 
+    /// Hands the modem's power-state changes to the machine's `modem` rail (boards with a
+    /// `[power]` table), at the machine's `now`: the runner polls the modem at its deadlines,
+    /// which is where its state changes, so `now` is within a cycle of each change.
+    fn apply_modem_power(&mut self) {
+        let log = self.modem.power_log();
+        for &(_, state) in &log[self.power_applied.min(log.len())..] {
+            let name = match state {
+                twinbed_modem::PowerState::Off => "off",
+                twinbed_modem::PowerState::Idle => "idle",
+                twinbed_modem::PowerState::Rx => "rx",
+                twinbed_modem::PowerState::Tx => "tx",
+            };
+            // Boards without a [power] table keep no accounts: nothing to tell.
+            let _ = self.machine.set_external_state("modem", name);
+        }
+        self.power_applied = log.len();
+    }
+
     fn push_modem_output(&mut self) {
         let now = self.ns(self.machine.now);
         let bytes = self.modem.take_output(now);
         if !bytes.is_empty() {
             self.machine.serial_rx(MODEM_UART, &bytes);
         }
+        self.apply_modem_power();
     }
 
     /// Runs for `cycles` of virtual time (or until the guest exits or something stops it);
@@ -350,10 +376,18 @@ impl NetDevice {
         std::mem::take(&mut self.link.transcript)
     }
 
-    /// The modem and its link, for injecting faults (`Modem::inject`) at the current virtual
-    /// time.
+    /// Injects a modem fault (no coverage, extra latency, a dropped link) now.
+    pub fn inject(&mut self, fault: twinbed_modem::Fault) {
+        let now = self.ns(self.machine.now);
+        self.modem.inject(now, fault);
+        self.apply_modem_power();
+    }
+
+    /// The modem and its link, for anything [`NetDevice::inject`] does not cover, at the current
+    /// virtual time. Power-state changes made through it reach the machine at the next poll.
     pub fn modem_and_link(&mut self) -> (&mut Modem, &mut dyn Link, u64) {
         let now = self.ns(self.machine.now);
+        self.power_applied = self.power_applied.min(self.modem.power_log().len());
         (&mut self.modem, &mut self.link, now)
     }
 

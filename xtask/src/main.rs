@@ -78,6 +78,13 @@ enum Task {
         /// Keep the twin's data in this SQLite file instead of in memory.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Check the run's energy against this budget file (average current, projected
+        /// battery life, radio-on share, energy per reading; see twinbed::energy): a breach
+        /// prints the table and fails the command. The per-state energy table is printed on
+        /// every run of a board with power figures, and with --json a plot of current and
+        /// battery over time goes next to the summary (FILE.svg).
+        #[arg(long, value_name = "FILE")]
+        budget: Option<PathBuf>,
     },
     /// Run every test of the project: firmware host tests, then `cargo test --workspace`.
     ///
@@ -252,10 +259,15 @@ fn main() -> ExitCode {
             no_twin,
             broker,
             db,
+            budget,
         } => {
             let run = EmulateRun { board, duration, temperature, json, elf, device, timeout };
-            if engine == Engine::Native && !no_twin {
-                emulate_with_twin(run, broker, db)
+            if budget.is_some() && (engine != Engine::Native || no_twin) {
+                Err(anyhow::anyhow!(
+                    "--budget needs the native engine with the twin (the modem's energy comes from there)"
+                ))
+            } else if engine == Engine::Native && !no_twin {
+                emulate_with_twin(run, broker, db, budget)
             } else {
                 emulate(engine, run)
             }
@@ -449,10 +461,17 @@ fn imei_for(device: &str) -> String {
 }
 
 /// `emulate` on the native engine with the modem, a broker and the twin.
-fn emulate_with_twin(run: EmulateRun, broker: Option<String>, db: Option<PathBuf>) -> Result<ExitCode> {
+fn emulate_with_twin(
+    run: EmulateRun,
+    broker: Option<String>,
+    db: Option<PathBuf>,
+    budget: Option<PathBuf>,
+) -> Result<ExitCode> {
     use twinbed::scenario::{ground_truth, Backend};
     let EmulateRun { board, duration, temperature, json, elf, device, timeout } = run;
     let device = device.as_str();
+    // A broken budget file is an error before anything runs.
+    let budget = budget.map(|p| twinbed::energy::Budget::load(&p)).transpose()?;
     let board = Board::load(&board)?;
     let elf = match elf {
         Some(e) => e,
@@ -495,6 +514,11 @@ fn emulate_with_twin(run: EmulateRun, broker: Option<String>, db: Option<PathBuf
     let mut readings = Vec::new();
     let stdout = std::io::stdout();
     let slice = u64::from(board.clock_hz); // one virtual second
+                                           // The plot's points: every `bucket_ms` of virtual time, the average current over the bucket
+                                           // (its charge over its length: exact) and the battery voltage at its end.
+    let bucket_ms = (end_ms / 1500).max(1000);
+    let mut series = twinbed::energy::Series::default();
+    let mut last_point = dev.machine.energy().map(|e| (e.now, e.total_charge));
     let mut stop = twinbed_engine::Stop::Budget;
     while dev.now_ms() < end_ms && stop == twinbed_engine::Stop::Budget {
         if started.elapsed() > Duration::from_secs(timeout) {
@@ -504,6 +528,17 @@ fn emulate_with_twin(run: EmulateRun, broker: Option<String>, db: Option<PathBuf
         stop = dev.run(left.min(slice).max(1), &mut quiet, &mut |r| {
             Some(temperature.milli_c_at(u64::from(r.uptime_ms)))
         })?;
+        if let (Some(e), Some((c0, q0))) = (dev.machine.energy(), last_point) {
+            let bucket_cycles = bucket_ms * u64::from(e.clock_hz) / 1000;
+            if e.now >= c0 + bucket_cycles || dev.now_ms() >= end_ms {
+                // nA·cycles over cycles: the bucket's average, in nA.
+                let avg_ua = (e.total_charge - q0) as f64 / (e.now - c0).max(1) as f64 / 1000.0;
+                series.t_s.push(e.time_ns as f64 / 1e9);
+                series.current_ua.push(avg_ua);
+                series.battery_mv.push(e.battery.as_ref().map_or(0.0, |b| f64::from(b.voltage_mv)));
+                last_point = Some((e.now, e.total_charge));
+            }
+        }
         let console = dev.take_console();
         let mut out = stdout.lock();
         for line in console.lines() {
@@ -546,7 +581,7 @@ fn emulate_with_twin(run: EmulateRun, broker: Option<String>, db: Option<PathBuf
         transcript.len(),
         started.elapsed().as_secs_f64()
     ));
-    if let Some(path) = json {
+    if let Some(path) = &json {
         let summary = NetSummary {
             device,
             device_id: id.clone(),
@@ -564,11 +599,49 @@ fn emulate_with_twin(run: EmulateRun, broker: Option<String>, db: Option<PathBuf
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
+        std::fs::write(path, serde_json::to_string_pretty(&summary)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
         say(&format!("summary written to {}", path.display()));
     }
-    let ok = mismatches == 0 && g.holds() && matches!(stop, twinbed_engine::Stop::Budget);
+    let mut ok = mismatches == 0 && g.holds() && matches!(stop, twinbed_engine::Stop::Budget);
+    match dev.machine.energy() {
+        Some(report) => {
+            let m = twinbed::energy::measured(&report, g.readings);
+            println!("energy of {device} over {}:", humanize(duration));
+            print!("{}", twinbed::energy::energy_table(&m));
+            say(&format!(
+                "{device}: average {:.1} µA; projected battery life {:.0} days; radio on {:.3} % of the time; {:.0} µJ per reading",
+                m.average_current_ua(),
+                m.battery_life_days(),
+                100.0 * m.radio_on_share(),
+                m.energy_per_reading_uj()
+            ));
+            if let Some(b) = &budget {
+                let checks = twinbed::energy::check(b, &m);
+                print!("{}", twinbed::energy::verdict_table(&checks));
+                let breaches = checks.iter().filter(|c| !c.ok).count();
+                say(&if breaches == 0 {
+                    "budget: ok".to_owned()
+                } else {
+                    format!("budget: {breaches} BREACHED")
+                });
+                ok &= breaches == 0;
+            }
+            if let Some(path) = &json {
+                let svg = path.with_extension("svg");
+                twinbed::energy::plot_svg(&series, &format!("{device} ({id}): current and battery"), &svg)?;
+                say(&format!("plot of current and battery written to {}", svg.display()));
+            }
+        }
+        None if budget.is_some() => {
+            say(&format!(
+                "board {} has no [power] table: no energy figures, so the budget cannot be checked",
+                board.name
+            ));
+            ok = false;
+        }
+        None => {}
+    }
     if !matches!(stop, twinbed_engine::Stop::Budget) {
         say(&format!("the device stopped early: {stop:?}"));
     }

@@ -1,14 +1,17 @@
 //! twinbed's embedded engine: an ARMv7-M core ([`cpu`]), the System Control Space
 //! ([`system`]), board peripherals ([`periph`]) and the machine that ties them together on
-//! virtual time ([`machine`]), with a block compiler (Cranelift) for hot code. The machine is plain data: `Clone + Send`, serde for files, so a
-//! snapshot is a clone and thousands of machines fit in one process.
+//! virtual time ([`machine`]), with a block compiler (Cranelift) for hot code, and energy
+//! accounting with a battery model ([`power`]). The machine is plain data: `Clone + Send`,
+//! serde for files, so a snapshot is a clone and thousands of machines fit in one process.
 
 pub mod cpu;
 mod jit;
 pub mod machine;
 pub mod periph;
+pub mod power;
 pub mod system;
 pub mod timing;
 
 pub use jit::forget_compiled_blocks;
 pub use machine::{Machine, MachineError, Stop, JIT_THRESHOLD};
+pub use power::{EnergyReport, PowerError};

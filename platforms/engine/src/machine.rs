@@ -10,6 +10,13 @@
 //! run loop services them when `now` reaches the earliest one, and WFI/WFE jump `now` straight to
 //! it. Nothing reads the host clock: the same inputs give the same run, byte for byte.
 //!
+//! # Energy
+//! With a `[power]` table in the board file the machine accounts the charge its parts draw, per
+//! state, exactly in integers, touching the accounting only when a state changes (WFI/WFE
+//! entry and wake-up, flash commands, sensor configuration, the host's external loads, reset,
+//! power cut) or when asked ([`Machine::energy`], fuel-gauge reads), never per instruction. See
+//! [`crate::power`].
+//!
 //! # Exceptions (ARMv7-M ARM B1.5)
 //! Entry pushes the 8-word frame (with STKALIGN realignment), sets LR to EXC_RETURN, switches to
 //! Handler mode on MSP and jumps through the vector table at VTOR. Return pops it when an
@@ -26,6 +33,7 @@ use crate::cpu::CpuState;
 use crate::jit::{self, Compiled, JitIo, JitRegion};
 use crate::periph::nor_flash::{self, FlashOp};
 use crate::periph::{self, Ctx, Device, IrqLines, Mapped, Output, OutputSource, Size};
+use crate::power::{self, EnergyReport, Power, PowerError};
 use crate::system::{cfsr, exc, hfsr, ScsEffect, System};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -37,6 +45,8 @@ mod execute;
 const MAX_BLOCK: usize = jit::MAX_INSTRS;
 /// SCR.SEVONPEND (B3.2.7).
 const SCR_SEVONPEND: u32 = 1 << 4;
+/// SCR.SLEEPDEEP (B3.2.7): the sleep WFI/WFE enters is a deep sleep (energy accounting only).
+const SCR_SLEEPDEEP: u32 = 1 << 2;
 
 /// The block compiler's setting from `TWINBED_JIT` (`off`, `eager`, or a threshold), else the
 /// default threshold.
@@ -257,6 +267,10 @@ pub struct Machine {
     /// Whether each memory region has an address window of its own (`jit::windowed`), so
     /// compiled code can reach memory directly.
     windowed: bool,
+    /// Energy accounting, when the board file has `[power]` (see [`crate::power`]).
+    /// Boxed: it is cold, and the hot fields stay together.
+    #[serde(default)]
+    power: Option<Box<Power>>,
 }
 
 impl Machine {
@@ -264,6 +278,7 @@ impl Machine {
     pub fn new(board: &twinbed_board::Board) -> Result<Self, MachineError> {
         let mem = board.memory.iter().map(|m| Ram::new(&m.name, m.base, m.size)).collect();
         let periphs = periph::build_peripherals(board)?;
+        let power = Power::new(board, &periphs).map(Box::new);
         Ok(Self {
             cpu: CpuState::default(),
             sys: System::default(),
@@ -291,6 +306,7 @@ impl Machine {
             serial_attached: 0,
             serial_tx: Vec::new(),
             windowed: jit::windowed(&board.memory.iter().map(|m| (m.base, m.size)).collect::<Vec<_>>()),
+            power,
         })
     }
 
@@ -360,6 +376,12 @@ impl Machine {
         // A flash operation in flight finishes on reset (a power cut is what tears one).
         self.apply_flash_ops();
         self.sleeping = false;
+        if let Some(p) = &mut self.power {
+            p.set_cpu(self.now, power::cpu::RUN);
+            for (i, m) in self.periphs.iter().enumerate() {
+                p.sync_periph(self.now, i, &m.model);
+            }
+        }
         self.pending_return = None;
         let sp = self.peek_u32(0).unwrap_or(0);
         let pc = self.peek_u32(4).unwrap_or(0);
@@ -496,6 +518,9 @@ impl Machine {
     /// chosen by `seed` (the same seed, the same bytes); operations already complete are
     /// applied. Returns the torn operation, if there was one. The machine is then off until
     /// [`Machine::power_on`].
+    ///
+    /// Energy accounting (if any) goes on: the rails the engine owns drop to their zero-current
+    /// states until [`Machine::power_on`] (see [`crate::power`]); charge drawn so far is kept.
     pub fn power_cut(&mut self, seed: u64) -> Option<FlashOp> {
         self.apply_flash_ops();
         let mut torn = None;
@@ -504,6 +529,9 @@ impl Machine {
                 self.write_flash(op, Some(seed));
                 torn = Some(op);
             }
+        }
+        if let Some(p) = &mut self.power {
+            p.cut(self.now);
         }
         torn
     }
@@ -521,6 +549,38 @@ impl Machine {
             }
         }
         self.reset();
+    }
+
+    // ---- energy ----
+
+    /// Energy per state since the machine was made, up to `now` (see [`crate::power`]);
+    /// `None` if the board file has no `[power]` table. Querying changes nothing.
+    pub fn energy(&self) -> Option<EnergyReport> {
+        self.power.as_ref().map(|p| p.report(self.now))
+    }
+
+    /// What the board draws now, in µA; `None` without `[power]`.
+    pub fn current_ua(&self) -> Option<f64> {
+        self.current_na().map(|na| na as f64 / 1000.0)
+    }
+
+    /// What the board draws now, in nA (exact); `None` without `[power]`.
+    pub fn current_na(&self) -> Option<u64> {
+        self.power.as_ref().map(|p| p.current_na(self.now))
+    }
+
+    /// Sets the state of a load the engine does not model itself, from `now` on: the host calls
+    /// this at the virtual time the load changes, e.g. `("modem", "tx")` when its modem model
+    /// starts transmitting. The board file's `[power]` gives the currents (`modem_off_ua`,
+    /// `modem_idle_ua`, `modem_rx_ua`, `modem_tx_ua`); the modem starts `off`.
+    pub fn set_external_state(&mut self, load: &str, state: &str) -> Result<(), PowerError> {
+        self.power.as_mut().ok_or(PowerError::NotAccounted)?.set_external(self.now, load, state)
+    }
+
+    /// Makes the battery's state of charge `permille` (0..=1000) now, e.g. to start a scenario
+    /// on a half-empty battery; the board's consumption and self-discharge go on from there.
+    pub fn set_battery_soc(&mut self, permille: u32) -> Result<(), PowerError> {
+        self.power.as_mut().ok_or(PowerError::NotAccounted)?.set_soc(self.now, permille)
     }
 
     /// The board's OTA feed (`twinbed-ota-feed`), if it has one: offer an update image to the
@@ -555,7 +615,8 @@ impl Machine {
     /// firmware reads them, as QEMU's character backends do). False if the board has no such
     /// UART.
     pub fn serial_rx(&mut self, uart: u8, bytes: &[u8]) -> bool {
-        let Some(i) = self.periphs.iter().position(|p| matches!(&p.model, periph::Model::Uart(u) if u.index() == uart))
+        let Some(i) =
+            self.periphs.iter().position(|p| matches!(&p.model, periph::Model::Uart(u) if u.index() == uart))
         else {
             return false;
         };
@@ -964,11 +1025,11 @@ impl Machine {
                 if self.sleep_wfe && self.cpu.event {
                     // B1.5.18: the event that ends a WFE is consumed.
                     self.cpu.event = false;
-                    self.sleeping = false;
+                    self.wake();
                     continue;
                 }
                 if self.wake_pending() {
-                    self.sleeping = false;
+                    self.wake();
                     continue;
                 }
                 match deadline {
@@ -1068,7 +1129,9 @@ impl Machine {
             return Ok(false);
         }
         self.sys.pending[n] = false;
-        self.sleeping = false;
+        if self.sleeping {
+            self.wake();
+        }
         let ret = self.cpu.r[15];
         self.enter_exception(n as u32, ret)?;
         Ok(true)
@@ -1350,11 +1413,25 @@ impl Machine {
         self.next_pc
     }
 
-    /// Enters sleep (WFI/WFE) until an exception or event wakes the core.
+    /// Enters sleep (WFI/WFE) until an exception or event wakes the core. For energy
+    /// accounting the sleep starts at the cycle the WFI/WFE starts (its own cycle counts as
+    /// sleep), deep if SCR.SLEEPDEEP is set then.
     pub(crate) fn sleep(&mut self, wfe: bool) {
         self.sleeping = true;
         self.sleep_wfe = wfe;
         self.next_event = 0;
+        if let Some(p) = &mut self.power {
+            let deep = self.sys.scr & SCR_SLEEPDEEP != 0;
+            p.set_cpu(self.now, if deep { power::cpu::DEEP_SLEEP } else { power::cpu::SLEEP });
+        }
+    }
+
+    /// Ends a sleep: the core runs again from `now`.
+    fn wake(&mut self) {
+        self.sleeping = false;
+        if let Some(p) = &mut self.power {
+            p.set_cpu(self.now, power::cpu::RUN);
+        }
     }
 
     /// Forces the run loop to re-evaluate interrupts and deadlines before the next instruction.
@@ -1454,12 +1531,22 @@ impl Machine {
         let p = &mut self.periphs[i];
         self.irq.select_source(i);
         let out_before = self.out.bytes.len();
+        if let periph::Model::FuelGauge(g) = &mut p.model {
+            // The gauge shows the battery as it is at this cycle.
+            if let Some(r) = self.power.as_mut().and_then(|pw| pw.gauge_reading(self.now)) {
+                g.observe(r);
+            }
+        }
         let mut ctx = Ctx { now: self.now, clock_hz: self.clock_hz, irq: &mut self.irq, out: &mut self.out };
         p.model.advance(&mut ctx);
         let v = access(&mut p.model, addr - p.base, &mut ctx);
         self.next_event = 0;
         self.apply_flash_ops_of(i);
         self.divert_serial(out_before);
+        if let Some(pw) = &mut self.power {
+            // A flash command or a sensor configuration write changes what the board draws.
+            pw.sync_periph(self.now, i, &self.periphs[i].model);
+        }
         Ok(v)
     }
 

@@ -165,6 +165,7 @@ pub mod cmsdk_dualtimer;
 pub mod cmsdk_gpio;
 pub mod cmsdk_timer;
 pub mod cmsdk_uart;
+pub mod fuel_gauge;
 pub mod mps2_fpgaio;
 pub mod mps2_scc;
 pub mod nor_flash;
@@ -178,6 +179,7 @@ pub use cmsdk_dualtimer::CmsdkDualTimer;
 pub use cmsdk_gpio::CmsdkGpio;
 pub use cmsdk_timer::CmsdkTimer;
 pub use cmsdk_uart::CmsdkUart;
+pub use fuel_gauge::FuelGauge;
 pub use mps2_fpgaio::Mps2FpgaIo;
 pub use mps2_scc::Mps2Scc;
 pub use nor_flash::NorFlash;
@@ -326,6 +328,14 @@ pub enum PeriphError {
         /// Peripheral instance name.
         name: String,
     },
+    /// A fuel gauge on a board without a battery to gauge.
+    #[error(
+        "peripheral `{name}`: a twinbed-fuel-gauge needs a [battery] table (and [power]) in the board file"
+    )]
+    NoBattery {
+        /// Peripheral instance name.
+        name: String,
+    },
     /// No device of that name (or not of the asked kind).
     #[error("no {kind} named `{name}`")]
     NoSuchDevice {
@@ -374,6 +384,8 @@ pub enum Model {
     NorFlash(NorFlash),
     /// twinbed's OTA feed (the host-side update channel).
     OtaFeed(OtaFeed),
+    /// twinbed's fuel gauge (the battery, as the machine's energy accounting sees it).
+    FuelGauge(FuelGauge),
 }
 
 impl Model {
@@ -389,6 +401,7 @@ impl Model {
         ("unimplemented", 0),
         ("twinbed-nor-flash", 1),
         ("twinbed-ota-feed", 0),
+        ("twinbed-fuel-gauge", 0),
         // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
         ("cmsdk-apb-watchdog", 1),
         ("pl022", 1),
@@ -428,6 +441,12 @@ impl Model {
             "sbcon-i2c" => Model::I2c(SbConI2c::new()),
             "unimplemented" => Model::Unimplemented(Unimplemented::new(&p.name, p.window())),
             "twinbed-ota-feed" => Model::OtaFeed(OtaFeed::new()),
+            "twinbed-fuel-gauge" => {
+                if board.battery.is_none() || board.power.is_none() {
+                    return Err(PeriphError::NoBattery { name: p.name.clone() });
+                }
+                Model::FuelGauge(FuelGauge::new())
+            }
             "twinbed-nor-flash" => {
                 let region = p.memory.as_deref().and_then(|m| board.memory.iter().find(|r| r.name == m));
                 let Some(region) = region else {
@@ -476,6 +495,7 @@ impl Model {
             Model::Unimplemented(d) => d,
             Model::NorFlash(d) => d,
             Model::OtaFeed(d) => d,
+            Model::FuelGauge(d) => d,
         }
     }
 
@@ -513,6 +533,7 @@ impl Device for Model {
             Model::Unimplemented(d) => d.next_deadline(),
             Model::NorFlash(d) => d.next_deadline(),
             Model::OtaFeed(d) => d.next_deadline(),
+            Model::FuelGauge(d) => d.next_deadline(),
         }
     }
 

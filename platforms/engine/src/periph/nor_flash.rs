@@ -25,7 +25,7 @@
 //! - Contents persist across system reset and power cycles (they are the machine's memory).
 //!
 //! # Power cuts
-//! The machine can cut power while an operation is in flight ([`NorFlash::tear`]): a program
+//! The machine can cut power while an operation is in flight ([`tear`]): a program
 //! then leaves a seeded random subset of the bits it was clearing cleared (in each word of a row),
 //! an erase a seeded
 //! random subset of the page's bits set, which is what a real cell array shows when its charge
@@ -211,6 +211,11 @@ impl NorFlash {
     /// The operation in flight, if any.
     pub fn in_flight(&self) -> Option<FlashOp> {
         self.busy.map(|(op, _)| op)
+    }
+
+    /// The operation in flight and the cycle it completes at, if any (for energy accounting).
+    pub fn busy_until(&self) -> Option<(FlashOp, u64)> {
+        self.busy
     }
 
     /// Completed operations, for the machine to apply to memory (in order).

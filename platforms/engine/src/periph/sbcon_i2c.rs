@@ -158,6 +158,13 @@ impl SbConI2c {
         self.devices.iter_mut().find(|d| d.name == name).map(|d| &mut d.device)
     }
 
+    /// The TMP105s on the bus, with their board names (for energy accounting).
+    pub fn tmp105s(&self) -> impl Iterator<Item = (&str, &Tmp105)> {
+        self.devices.iter().map(|d| match &d.device {
+            I2cDevice::Tmp105(t) => (d.name.as_str(), t),
+        })
+    }
+
     /// The TMP105 named `name`.
     pub fn tmp105_mut(&mut self, name: &str) -> Option<&mut Tmp105> {
         match self.device_mut(name) {

@@ -22,6 +22,11 @@
 //!
 //! Not modelled: the ALERT pin (not wired on mps2-an385; the thermostat/alert state QEMU keeps
 //! is not observable over I2C), conversion time, the fault queue.
+//!
+//! Energy: the sensor converts continuously while SD = 0 and is shut down while SD = 1; a
+//! one-shot (OS = 1 written in shutdown) is counted ([`Tmp105::one_shots`]) so that the machine's
+//! energy accounting can charge the conversion the datasheet specifies
+//! ([`Tmp105::conversion_us`]) even though the model answers at once.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +58,9 @@ pub struct Tmp105 {
     /// Byte position within the current transfer.
     len: u8,
     buf: [u8; 2],
+    /// One-shot conversions started since the sensor was made (for energy accounting).
+    #[serde(default)]
+    one_shots: u32,
 }
 
 impl Default for Tmp105 {
@@ -69,12 +77,39 @@ impl Tmp105 {
 
     /// A sensor in its power-on state (0 °C, 9-bit resolution).
     pub fn new() -> Self {
-        Self { temperature: 0, pointer: 0, config: 0, limit: [0x4b00, 0x5000], len: 0, buf: [0; 2] }
+        Self {
+            temperature: 0,
+            pointer: 0,
+            config: 0,
+            limit: [0x4b00, 0x5000],
+            len: 0,
+            buf: [0; 2],
+            one_shots: 0,
+        }
     }
 
-    /// Back to the power-on state, keeping the temperature (the environment, not the chip).
+    /// Back to the power-on state, keeping the temperature (the environment, not the chip) and
+    /// the one-shot count (a bookkeeping counter, not chip state).
     pub fn power_on(&mut self) {
-        *self = Self { temperature: self.temperature, ..Self::new() };
+        *self = Self { temperature: self.temperature, one_shots: self.one_shots, ..Self::new() };
+    }
+
+    /// Whether the sensor is shut down (configuration SD = 1): no conversions but one-shots.
+    pub fn shut_down(&self) -> bool {
+        self.config & CONFIG_SD != 0
+    }
+
+    /// One-shot conversions started (OS = 1 written in shutdown) since the sensor was made.
+    pub fn one_shots(&self) -> u32 {
+        self.one_shots
+    }
+
+    /// How long a conversion takes at the configured resolution (R1:R0), in µs: the typical
+    /// conversion times of the datasheet's electrical characteristics (27.5 ms at 9 bits, 55,
+    /// 110, 220 ms at 12 bits).
+    pub fn conversion_us(&self) -> u64 {
+        const US: [u64; 4] = [27_500, 55_000, 110_000, 220_000];
+        US[usize::from((self.config >> 5) & 3)]
     }
 
     /// Sets the temperature in milli-°C; `Err((min, max))` if outside the range QEMU accepts.
@@ -124,6 +159,7 @@ impl Tmp105 {
                 self.config = self.buf[0];
                 if self.config & CONFIG_SD != 0 && self.config & CONFIG_OS != 0 {
                     self.config &= !CONFIG_OS;
+                    self.one_shots = self.one_shots.wrapping_add(1);
                 }
             }
             p => {
