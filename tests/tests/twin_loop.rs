@@ -351,3 +351,35 @@ fn the_same_modem_serves_qemu_through_a_chardev_socket() {
     let events = backend.events(id).unwrap();
     assert_eq!(events.first().map(|e| e.kind.as_str()), Some("boot"), "{events:?}");
 }
+
+/// The modem's power states reach the machine's energy accounts: the time the report gives
+/// the modem's rx and tx states is the time the modem's own log spent in them (to within a
+/// cycle per change: the runner hands each change over at the poll where it happens).
+#[test]
+fn the_modems_power_states_are_in_the_energy_report() {
+    let backend = Backend::start(Default::default()).unwrap();
+    let mut dev = device(&backend, "861234050000009");
+    run(&mut dev, &backend, 120);
+    let report = dev.machine.energy().expect("mps2-an385 has power figures");
+    let log = dev.modem.power_log().to_vec();
+    let now_ns = report.time_ns;
+    let mut in_state = std::collections::BTreeMap::<String, u64>::new();
+    for (k, &(t, state)) in log.iter().enumerate() {
+        let end = log.get(k + 1).map_or(now_ns, |&(t2, _)| t2);
+        *in_state.entry(format!("{state:?}").to_lowercase()).or_default() += end.saturating_sub(t);
+    }
+    let changes = log.len() as u64;
+    for state in ["idle", "rx", "tx"] {
+        let from_log = in_state.get(state).copied().unwrap_or(0);
+        let reported = report.state("modem", state).map_or(0, |e| e.time_ns);
+        assert!(from_log > 0, "the modem spent time in {state}: {log:?}");
+        assert!(
+            reported.abs_diff(from_log) <= 40 * changes,
+            "{state}: report {reported} ns, modem log {from_log} ns ({changes} changes)"
+        );
+    }
+    let g = check(&mut dev, &backend);
+    let m = twinbed::energy::measured(&report, g.readings);
+    assert!(m.radio_on_share() > 0.0 && m.radio_on_share() < 0.05, "{m:?}");
+    assert!(m.average_current_ua() > 0.0, "{m:?}");
+}
