@@ -235,6 +235,16 @@ enum Bench {
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
     },
+    /// Device-days simulated per wall-second: the reference app with its energy accounts, on
+    /// the native engine, side by side alone and next to its twin (modem, embedded broker, twin,
+    /// sync points). Prints the energy figures of the run too. Runs itself as a release build.
+    /// Quick by default (6 h of device time); --full: 7 days.
+    #[command(after_help = "Examples:\n  cargo xtask bench battery\n  cargo xtask bench battery --full")]
+    Battery {
+        /// 7 days of device time instead of 6 hours.
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -296,6 +306,7 @@ fn main() -> ExitCode {
         Task::Bench { bench: Some(Bench::Cpu { full, runs, timeout }) } => bench_cpu(full, runs, timeout),
         Task::Bench { bench: Some(Bench::Sweep { variants, threads }) } => bench_sweep(variants, threads),
         Task::Bench { bench: Some(Bench::Twin { messages }) } => bench_twin(messages),
+        Task::Bench { bench: Some(Bench::Battery { full }) } => bench_battery(full),
     };
     match result {
         Ok(code) => code,
@@ -761,6 +772,78 @@ fn bench_in_release(bench: &[&str]) -> Result<ExitCode> {
         .status()
         .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `bench battery`: device-days per wall-second, alone and with the twin.
+fn bench_battery(full: bool) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        return bench_in_release(if full { &["battery", "--full"] } else { &["battery"] });
+    }
+    let hours: u64 = if full { 7 * 24 } else { 6 };
+    let board = Board::builtin("mps2-an385")?;
+    let elf = firmware::build(firmware::Variant::Device, &mut say)?.app;
+    let data = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
+    let info = twinbed::elf::inspect(&elf)?;
+    let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
+    let cycles = hours * 3600 * u64::from(board.clock_hz);
+    let temperature = |i: u32| 21_000 + ((i / 600) % 10) as i32 * 100;
+
+    say(&format!("the reference app alone for {hours} h of device time"));
+    let mut m = twinbed_engine::Machine::new(&board)?;
+    m.load_elf(&data)?;
+    m.set_stop_at(info.sample_hook);
+    let started = std::time::Instant::now();
+    let end = m.now + cycles;
+    while m.now < end {
+        match m.run(end - m.now) {
+            twinbed_engine::Stop::StopPoint => {
+                if let Some(s) = &sensor {
+                    m.set_temperature(s, temperature(m.cpu.r[1]));
+                }
+            }
+            twinbed_engine::Stop::Budget => {}
+            other => bail!("the app stopped: {other:?}"),
+        }
+        let _ = m.take_output();
+    }
+    let alone = started.elapsed().as_secs_f64();
+    let alone_energy = m.energy();
+
+    say(&format!("the reference app next to its twin for {hours} h of device time"));
+    let backend = twinbed::scenario::Backend::start(Default::default()).context("starting the twin")?;
+    let mut m = twinbed_engine::Machine::new(&board)?;
+    m.load_elf(&data)?;
+    let mut dev =
+        twinbed::net::NetDevice::new(m, &imei_for("bench"), backend.broker(), info.sample_hook, sensor)?;
+    let mut quiet = backend.quiet();
+    let started = std::time::Instant::now();
+    let stop = dev.run(cycles, &mut quiet, &mut |r| Some(temperature(r.index)))?;
+    let _ = dev.take_console();
+    if stop != twinbed_engine::Stop::Budget {
+        bail!("the app stopped: {stop:?}");
+    }
+    let with_twin = started.elapsed().as_secs_f64();
+    let days = hours as f64 / 24.0;
+    let messages = dev.take_transcript().len();
+    println!();
+    println!("| run | device time | wall | device-days per wall-second | average current | projected battery life |");
+    println!("|---|---|---|---|---|---|");
+    for (name, wall, energy) in
+        [("app alone", alone, alone_energy), ("app + modem + twin", with_twin, dev.machine.energy())]
+    {
+        let (avg, life) = energy.map_or(("-".to_owned(), "-".to_owned()), |e| {
+            let m = twinbed::energy::measured(&e, 0);
+            (format!("{:.1} µA", m.average_current_ua()), format!("{:.0} days", m.battery_life_days()))
+        });
+        println!("| {name} | {hours} h | {wall:.2} s | {:.2} | {avg} | {life} |", days / wall.max(1e-9));
+    }
+    println!();
+    println!(
+        "with the twin vs alone: {:.2}x the wall time ({messages} MQTT messages, {} readings)",
+        with_twin / alone.max(1e-9),
+        dev.readings.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `bench twin`: the twin's ingest end to end, SQLite in memory and in a file, side by side.
