@@ -69,6 +69,11 @@ fn steady_state_every_reading_arrives_once_and_the_shadow_mirrors_the_device() {
         Some(env!("CARGO_PKG_VERSION")),
         "{shadow:?}"
     );
+    // The fuel gauge's figures ride along in the state (mps2-an385 has a battery).
+    let mv = shadow.reported.get("battery_mv").and_then(|v| v.as_u64()).expect("battery_mv reported");
+    let permille =
+        shadow.reported.get("battery_permille").and_then(|v| v.as_u64()).expect("battery_permille");
+    assert!((3000..=4200).contains(&mv) && permille <= 1000, "{shadow:?}");
     let transcript = dev.take_transcript();
     insta::assert_snapshot!("steady_state_transcript", transcript[..transcript.len().min(40)].join("\n"));
     insta::assert_snapshot!("steady_state_shadow", serde_json::to_string_pretty(&shadow.reported).unwrap());

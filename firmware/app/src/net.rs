@@ -80,6 +80,8 @@ pub struct Link<'b> {
     uart: ModemUart,
     /// Why the boot id is 0, said at the first connect.
     unpersisted: Option<&'static str>,
+    /// The fuel gauge, where the board has one: its figures go into the state messages.
+    gauge: Option<twinbed_bsp::fuel_gauge::FuelGauge>,
 }
 
 impl<'b> Link<'b> {
@@ -101,7 +103,10 @@ impl<'b> Link<'b> {
         if confirmed {
             net.event(now, telemetry::Event::Confirm);
         }
-        Link { net, uart, unpersisted }
+        let gauge = twinbed_bsp::fuel_gauge::FuelGauge::take();
+        let mut link = Link { net, uart, unpersisted, gauge };
+        link.read_battery();
+        link
     }
 
     /// Runs the state machine until it is quiet, printing its notes; returns the new sampling
@@ -143,9 +148,17 @@ impl<'b> Link<'b> {
         interval
     }
 
-    /// A sensor reading (milli-°C) taken now.
+    /// A sensor reading (milli-°C) taken now; the battery is looked at with it.
     pub fn reading(&mut self, now_ms: u32, milli_c: i32) {
         self.net.reading(now_ms, milli_c);
+        self.read_battery();
+    }
+
+    /// Hands the fuel gauge's figures to the state machine (boards without a gauge: nothing).
+    fn read_battery(&mut self) {
+        if let Some(g) = &self.gauge {
+            self.net.battery(telemetry::Battery { mv: g.voltage_mv(), permille: g.soc_permille() });
+        }
     }
 
     /// Sleeps until `deadline_ms` or until the state machine needs a poll, whichever is first,

@@ -12,6 +12,7 @@
 
 pub mod clock;
 pub mod flash;
+pub mod fuel_gauge;
 pub mod i2c;
 pub mod image;
 pub mod map;

@@ -17,6 +17,8 @@ pub const RAM_SIZE: u32 = 0x0040_0000;
 pub const OTA_FEED: usize = 0x4003_1000;
 /// twinbed's NOR flash controller (a testbed device; QEMU reads 0 there).
 pub const FLASH_CTRL: usize = 0x4003_0000;
+/// twinbed's fuel gauge (a testbed device; QEMU reads 0 there).
+pub const FUEL_GAUGE: usize = 0x4003_2000;
 /// The flash controller's interrupt (IRQ 31 on mps2-an385; not wired on QEMU).
 pub const FLASH_IRQ: u32 = 31;
 

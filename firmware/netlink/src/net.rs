@@ -4,7 +4,7 @@ use core::fmt;
 
 use modem_at::{Command, Config as ModemConfig, Error as AtError, Event as AtEvent, Modem, QoS, Serial};
 use modem_at::{Imei, MAX_IN_FLIGHT};
-use telemetry::json::{encode_record, encode_state, topic, Reported, TopicKind, MAX_RECORD_LEN};
+use telemetry::json::{encode_record, encode_state, topic, Battery, Reported, TopicKind, MAX_RECORD_LEN};
 use telemetry::{
     parse_down, Aggregator, AggregatorConfig, Backoff, Body, Down, DropRange, Event, Outbox, Slot, Version,
 };
@@ -13,6 +13,9 @@ use telemetry::{
 pub const BROKER_HOST: &str = "broker.twinbed";
 /// The broker's port (MQTT, no TLS).
 pub const BROKER_PORT: u16 = 1883;
+
+/// The battery is reported again when its charge moved by this much (‰) since the last report.
+pub const BATTERY_STEP_PERMILLE: u32 = 10;
 
 /// Readings per aggregation window: at the default 1 s period, one window is 10 s.
 pub const WINDOW: u16 = 10;
@@ -227,6 +230,8 @@ pub struct Net<'b, S: Serial> {
     imei_known: bool,
     registered: bool,
     state_dirty: bool,
+    /// The battery as last reported (state messages carry it).
+    battery: Option<Battery>,
     /// Message id of the state publish awaiting its PUBACK.
     state_msg: Option<u16>,
     /// Records published since the last connect (the first goes before the state message).
@@ -275,6 +280,7 @@ impl<'b, S: Serial> Net<'b, S> {
             imei_known: false,
             registered: false,
             state_dirty: true,
+            battery: None,
             state_msg: None,
             sent_since_connect: 0,
             last_desired: None,
@@ -303,6 +309,18 @@ impl<'b, S: Serial> Net<'b, S> {
     pub fn reading(&mut self, now_ms: u32, milli_c: i32) {
         if let Some(aggregate) = self.aggregator.push(milli_c) {
             self.outbox.push_telemetry(now_ms, aggregate);
+        }
+    }
+
+    /// What the fuel gauge says now. The state is reported again when the charge moved by
+    /// [`BATTERY_STEP_PERMILLE`] or more since the last report (or the gauge appeared), not on
+    /// every small change: each state message costs radio time.
+    pub fn battery(&mut self, battery: Battery) {
+        let moved =
+            self.battery.is_none_or(|last| last.permille.abs_diff(battery.permille) >= BATTERY_STEP_PERMILLE);
+        if moved {
+            self.battery = Some(battery);
+            self.state_dirty = true;
         }
     }
 
@@ -763,6 +781,7 @@ impl<'b, S: Serial> Net<'b, S> {
             interval_s: self.interval_s,
             buffered: self.outbox.len() as u32,
             dropped: self.outbox.dropped_records(),
+            battery: self.battery,
         };
         let mut payload = [0u8; TX_BUFFER];
         let mut buf = [0u8; 48];

@@ -33,6 +33,17 @@ pub struct Reported {
     /// Telemetry records dropped this boot
     /// ([`Outbox::dropped_records`](crate::Outbox::dropped_records)).
     pub dropped: u32,
+    /// The battery, where the board has a fuel gauge (`battery_mv`, `battery_permille`).
+    pub battery: Option<Battery>,
+}
+
+/// What the fuel gauge says of the battery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Battery {
+    /// Voltage, mV.
+    pub mv: u32,
+    /// State of charge, ‰.
+    pub permille: u32,
 }
 
 /// Which topic of a device.
@@ -166,6 +177,12 @@ pub fn encode_state(boot: u32, t: u32, reported: &Reported, buf: &mut [u8]) -> R
     w.u32(reported.buffered);
     w.raw(b",\"dropped\":");
     w.u32(reported.dropped);
+    if let Some(b) = reported.battery {
+        w.raw(b",\"battery_mv\":");
+        w.u32(b.mv);
+        w.raw(b",\"battery_permille\":");
+        w.u32(b.permille);
+    }
     w.raw(b"}}");
     w.finish()
 }

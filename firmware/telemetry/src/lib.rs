@@ -48,7 +48,7 @@ mod record;
 pub use aggregate::{Aggregate, Aggregator, AggregatorConfig};
 pub use backoff::{Backoff, XorShift32};
 pub use down::{parse_down, Desired, Down};
-pub use json::{encode_record, encode_state, topic, Reported, TopicKind, MAX_RECORD_LEN};
+pub use json::{encode_record, encode_state, topic, Battery, Reported, TopicKind, MAX_RECORD_LEN};
 pub use outbox::{DropRange, Outbox};
 pub use record::{Body, Event, Record, Slot, Version};
 

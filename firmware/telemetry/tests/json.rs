@@ -88,6 +88,7 @@ fn state_golden() {
         interval_s: 60,
         buffered: 4,
         dropped: 0,
+        battery: None,
     };
     let mut buf = [0u8; 256];
     let n = encode_state(3, 120_000, &reported, &mut buf).unwrap();
@@ -96,6 +97,12 @@ fn state_golden() {
         r#"{"boot":3,"t":120000,"reported":{"slot":"b","version":"1.2.3","interval_s":60,"buffered":4,"dropped":0}}"#
     );
     assert_eq!(encode_state(3, 120_000, &reported, &mut buf[..n - 1]), Err(Error::BufferTooSmall));
+    let with_battery = Reported { battery: Some(telemetry::Battery { mv: 4012, permille: 874 }), ..reported };
+    let n = encode_state(3, 120_000, &with_battery, &mut buf).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&buf[..n]).unwrap(),
+        r#"{"boot":3,"t":120000,"reported":{"slot":"b","version":"1.2.3","interval_s":60,"buffered":4,"dropped":0,"battery_mv":4012,"battery_permille":874}}"#
+    );
 }
 
 #[test]

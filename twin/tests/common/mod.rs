@@ -166,6 +166,7 @@ pub fn reported(interval_s: u32, buffered: u32) -> telemetry::Reported {
         interval_s,
         buffered,
         dropped: 0,
+        battery: None,
     }
 }
 
