@@ -392,20 +392,8 @@ fn emulate(engine: Engine, run: EmulateRun) -> Result<ExitCode> {
     };
     let report = twinbed::run(&opts, &mut on_line)?;
 
-    // Ground truth check: each reading against the temperature set right before it. The TMP105
-    // at 12 bits truncates to 0.0625 °C (625 in ten-thousandths).
-    let mut mismatches = 0;
-    for r in &readings {
-        let set = report.samples.iter().find(|s| s.index == r.index).and_then(|s| s.temperature_milli_c);
-        let ok = set.is_some_and(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() < 625);
-        if !ok {
-            mismatches += 1;
-            say(&format!(
-                "sensor check: sample {} read {} (x 0.0001 °C) but the model was set to {set:?} milli-°C",
-                r.index, r.centi_milli_c
-            ));
-        }
-    }
+    let set = report.samples.iter().map(|s| (s.index, s.temperature_milli_c));
+    let mismatches = sensor_check(&readings, set);
     let (outcome, exit_status) = match report.outcome {
         Outcome::Exited(c) => ("guest exited".to_owned(), Some(c)),
         Outcome::Stopped => (format!("stopped after {} of virtual time", humanize(duration)), None),
@@ -443,6 +431,25 @@ fn emulate(engine: Engine, run: EmulateRun) -> Result<ExitCode> {
     }
     let ok = mismatches == 0 && matches!(report.outcome, Outcome::Stopped | Outcome::Exited(0));
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The sensor check of `emulate`: each reading the firmware printed against the temperature the
+/// emulator set on the sensor right before it (`set`: by sample index). The TMP105 at 12 bits
+/// truncates to 0.0625 °C (625 in ten-thousandths). Says what does not match; returns how many.
+fn sensor_check(readings: &[twinbed::app::Reading], set: impl Iterator<Item = (u32, Option<i32>)>) -> usize {
+    let set: std::collections::HashMap<u32, Option<i32>> = set.collect();
+    let mut mismatches = 0;
+    for r in readings {
+        let set = set.get(&r.index).copied().flatten();
+        if set.is_none_or(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() >= 625) {
+            mismatches += 1;
+            say(&format!(
+                "sensor check: sample {} read {} (x 0.0001 °C) but the model was set to {set:?} milli-°C",
+                r.index, r.centi_milli_c
+            ));
+        }
+    }
+    mismatches
 }
 
 /// The JSON summary of `emulate` with the twin.
@@ -559,13 +566,7 @@ fn emulate_with_twin(
         let _ = out.flush();
     }
     dev.sync(&mut quiet)?;
-    let mismatches = readings
-        .iter()
-        .filter(|r| {
-            let set = dev.readings.iter().find(|s| s.index == r.index).map(|s| s.milli_c);
-            set.is_none_or(|set| (i64::from(r.centi_milli_c) - i64::from(set) * 10).abs() >= 625)
-        })
-        .count();
+    let mismatches = sensor_check(&readings, dev.readings.iter().map(|s| (s.index, Some(s.milli_c))));
     let g = ground_truth(&dev.readings, &backend.telemetry(&id)?, &backend.events(&id)?);
     let shadow = backend.shadow(&id)?;
     let shadow_json = shadow.as_ref().map(|s| {

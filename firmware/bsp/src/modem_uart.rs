@@ -19,38 +19,25 @@
 //!   tick, so a `+QMTRECV` may take several ticks there (not measured: QEMU with a modem is not
 //!   deterministic anyway).
 
-use core::ptr::{read_volatile, write_volatile};
+use crate::uart::Uart;
 use core::sync::atomic::{AtomicU32, Ordering};
-
-const DATA: usize = 0x00;
-const STATE: usize = 0x04;
-const CTRL: usize = 0x08;
-const BAUDDIV: usize = 0x10;
-
-const STATE_TX_FULL: u32 = 1 << 0;
-const STATE_RX_FULL: u32 = 1 << 1;
-/// Write 1 to clear.
-const STATE_RX_OVERRUN: u32 = 1 << 3;
-const CTRL_TX_EN: u32 = 1 << 0;
-const CTRL_RX_EN: u32 = 1 << 1;
 
 static OVERRUNS: AtomicU32 = AtomicU32::new(0);
 
-/// A CMSDK UART used both ways, by base address. Zero-sized but for the address: copies share
-/// the device.
+/// A CMSDK UART used both ways ([`Uart`] with its receiver on). Copies share the device.
 #[derive(Clone, Copy, Debug)]
 pub struct ModemUart {
-    base: usize,
+    uart: Uart,
 }
 
 impl ModemUart {
     /// The UART at `base`, with TX and RX enabled and BAUDDIV at 16 (the minimum; the
     /// emulators do not time bytes, a board would set the divider for 115200 baud).
     pub fn new(base: usize) -> Self {
-        let uart = ModemUart { base };
-        uart.set(BAUDDIV, 16);
-        uart.set(CTRL, uart.reg(CTRL) | CTRL_TX_EN | CTRL_RX_EN);
-        uart
+        let uart = Uart::new(base);
+        uart.enable_tx();
+        uart.enable_rx();
+        ModemUart { uart }
     }
 
     /// UART1, the modem's.
@@ -58,20 +45,9 @@ impl ModemUart {
         Self::new(crate::map::UART1)
     }
 
-    fn reg(&self, offset: usize) -> u32 {
-        // SAFETY: a register of the CMSDK UART at `base`; reading STATE and CTRL has no side
-        // effects (DATA is only read in `read_byte`, when its byte is wanted).
-        unsafe { read_volatile((self.base + offset) as *const u32) }
-    }
-
-    fn set(&self, offset: usize, value: u32) {
-        // SAFETY: as in `reg`; writing these registers has no effect on memory safety.
-        unsafe { write_volatile((self.base + offset) as *mut u32, value) }
-    }
-
     /// True when a received byte waits in DATA.
     pub fn rx_ready(&self) -> bool {
-        self.reg(STATE) & STATE_RX_FULL != 0
+        self.uart.rx_ready()
     }
 
     /// Sleeps (WFI) until the uptime clock reaches `deadline_ms` (wrapping-aware) or a received
@@ -90,21 +66,14 @@ impl ModemUart {
 
 impl modem_at::Serial for ModemUart {
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            while self.reg(STATE) & STATE_TX_FULL != 0 {}
-            self.set(DATA, u32::from(b));
-        }
+        bytes.iter().for_each(|&b| self.uart.write_byte(b));
     }
 
     fn read_byte(&mut self) -> Option<u8> {
-        let state = self.reg(STATE);
-        if state & STATE_RX_OVERRUN != 0 {
-            self.set(STATE, STATE_RX_OVERRUN);
+        let (byte, overrun) = self.uart.read_byte();
+        if overrun {
             OVERRUNS.fetch_add(1, Ordering::Relaxed);
         }
-        if state & STATE_RX_FULL == 0 {
-            return None;
-        }
-        Some(self.reg(DATA) as u8)
+        byte
     }
 }

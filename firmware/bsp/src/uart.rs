@@ -1,6 +1,11 @@
 //! CMSDK APB UART (ARM Cortex-M System Design Kit Technical Reference Manual, DDI 0479, §4.3).
 //!
-//! Transmit only, polled. The console is UART0; [`println!`](crate::println) writes to it.
+//! Polled. The console is UART0 (transmit only); [`println!`](crate::println) writes to it. The
+//! modem's UART1 also receives ([`crate::modem_uart`]).
+//!
+//! Receive: STATE.RXFULL set means DATA holds a byte; reading DATA takes it and clears RXFULL.
+//! The buffer is one byte; a byte arriving while it is full sets STATE.RXOVERRUN (write 1 to
+//! clear).
 
 use core::fmt;
 use core::ptr::{read_volatile, write_volatile};
@@ -20,7 +25,11 @@ enum Reg {
 }
 
 const STATE_TX_FULL: u32 = 1 << 0;
+const STATE_RX_FULL: u32 = 1 << 1;
+/// Write 1 to clear.
+const STATE_RX_OVERRUN: u32 = 1 << 3;
 const CTRL_TX_EN: u32 = 1 << 0;
+const CTRL_RX_EN: u32 = 1 << 1;
 
 /// One CMSDK UART, by base address. Zero-sized handle: copies are free and share the device.
 #[derive(Clone, Copy, Debug)]
@@ -57,10 +66,35 @@ impl Uart {
         self.write(Reg::Ctrl, self.read(Reg::Ctrl) | CTRL_TX_EN);
     }
 
+    /// Enables the receiver (and sets BAUDDIV as [`Uart::enable_tx`] does).
+    pub fn enable_rx(&self) {
+        self.write(Reg::BaudDiv, 16);
+        self.write(Reg::Ctrl, self.read(Reg::Ctrl) | CTRL_RX_EN);
+    }
+
     /// Sends one byte, waiting while the transmit buffer is full.
     pub fn write_byte(&self, byte: u8) {
         while self.read(Reg::State) & STATE_TX_FULL != 0 {}
         self.write(Reg::Data, u32::from(byte));
+    }
+
+    /// True when a received byte waits in DATA.
+    pub fn rx_ready(&self) -> bool {
+        self.read(Reg::State) & STATE_RX_FULL != 0
+    }
+
+    /// The received byte, if one waits (non-blocking), and whether an overrun had been flagged
+    /// (the flag is cleared).
+    pub fn read_byte(&self) -> (Option<u8>, bool) {
+        let state = self.read(Reg::State);
+        let overrun = state & STATE_RX_OVERRUN != 0;
+        if overrun {
+            self.write(Reg::State, STATE_RX_OVERRUN);
+        }
+        // SAFETY: as in `read`; reading DATA takes the received byte, which is what is wanted.
+        let byte = (state & STATE_RX_FULL != 0)
+            .then(|| unsafe { read_volatile((self.base + Reg::Data as usize) as *const u32) } as u8);
+        (byte, overrun)
     }
 }
 
