@@ -181,6 +181,51 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
     Ok(Firmware { app: out.join("app"), panic: out.join("panic"), dir: out })
 }
 
+/// A build of the reference app alone with a setting of its own (each in its own target dir
+/// under `firmware/target/app-*`, beside the [`Variant`] builds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppFlavour {
+    /// The modem online all the time, no publish windows (`TWINBED_PUBLISH_S=0`): the twin-loop
+    /// scenarios that exercise the protocol (acks, replays, reconnects, desired state) use it,
+    /// as a device on mains power would run.
+    AlwaysOnline,
+    /// The documented energy bug (feature `energy-bug`): between publish windows the app closes
+    /// the MQTT link but leaves the modem registered (`AT+CFUN=0` forgotten), so it idles at
+    /// ~1.2 mA instead of ~0.6 mA. For the battery-budget regression test.
+    EnergyBug,
+}
+
+impl AppFlavour {
+    fn name(self) -> &'static str {
+        match self {
+            AppFlavour::AlwaysOnline => "app-online",
+            AppFlavour::EnergyBug => "app-energy-bug",
+        }
+    }
+}
+
+/// Builds the reference app (device build, samples forever) in `flavour` and returns its ELF.
+pub fn build_app(flavour: AppFlavour, log: &mut dyn FnMut(&str)) -> Result<PathBuf, BuildError> {
+    ensure_target(log)?;
+    let dir = repo_root().join("firmware");
+    let target_dir = repo_root().join("firmware").join("target").join(flavour.name());
+    let mut cmd = clean_command("cargo", &dir);
+    cmd.args(["build", "--release", "--quiet", "-p", "twinbed-app", "--target-dir"]).arg(&target_dir);
+    match flavour {
+        AppFlavour::AlwaysOnline => {
+            cmd.env("TWINBED_PUBLISH_S", "0");
+        }
+        AppFlavour::EnergyBug => {
+            cmd.args(["--features", "twinbed-app/energy-bug"]);
+        }
+    }
+    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
+    if !status.success() {
+        return Err(BuildError::Cargo { dir, status });
+    }
+    Ok(target_dir.join(TARGET).join("release").join("app"))
+}
+
 /// The A/B update firmware: the bootloader and the test-mode app linked for each slot.
 #[derive(Clone, Debug)]
 pub struct AbFirmware {

@@ -339,6 +339,19 @@ pub mod testkit {
         fw
     }
 
+    /// The reference app in `flavour` ([`firmware::AppFlavour`]), built once per test process.
+    pub fn app(flavour: firmware::AppFlavour) -> std::path::PathBuf {
+        static BUILT: OnceLock<Mutex<Vec<(firmware::AppFlavour, std::path::PathBuf)>>> = OnceLock::new();
+        let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, elf)) = built.iter().find(|(f, _)| *f == flavour) {
+            return elf.clone();
+        }
+        let elf = firmware::build_app(flavour, &mut |m| eprintln!("testkit: {m}"))
+            .unwrap_or_else(|e| panic!("building the app ({flavour:?}) failed: {e}"));
+        built.push((flavour, elf.clone()));
+        elf
+    }
+
     /// The A/B firmware (bootloader, slot-linked test-mode apps of 2 samples), built once
     /// per test process.
     pub fn ab_firmware() -> firmware::AbFirmware {

@@ -85,6 +85,14 @@ enum Task {
         /// battery over time goes next to the summary (FILE.svg).
         #[arg(long, value_name = "FILE")]
         budget: Option<PathBuf>,
+        /// Run the app built with its documented energy bug (feature `energy-bug`: the modem
+        /// is left registered between publish windows), e.g. to see a budget catch it.
+        #[arg(long)]
+        energy_bug: bool,
+        /// Sample every SECS seconds: set as the device's desired state in the twin before it
+        /// first connects (the app starts at 1 s and applies it in its first publish window).
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86_400))]
+        interval: Option<u32>,
     },
     /// Run every test of the project: firmware host tests, then `cargo test --workspace`.
     ///
@@ -270,14 +278,20 @@ fn main() -> ExitCode {
             broker,
             db,
             budget,
+            energy_bug,
+            interval,
         } => {
-            let run = EmulateRun { board, duration, temperature, json, elf, device, timeout };
+            let run = EmulateRun { board, duration, temperature, json, elf, device, timeout, energy_bug };
             if budget.is_some() && (engine != Engine::Native || no_twin) {
                 Err(anyhow::anyhow!(
                     "--budget needs the native engine with the twin (the modem's energy comes from there)"
                 ))
+            } else if interval.is_some() && (engine != Engine::Native || no_twin) {
+                Err(anyhow::anyhow!("--interval is set through the twin: it needs the native engine with the twin"))
+            } else if energy_bug && run.elf.is_some() {
+                Err(anyhow::anyhow!("--energy-bug builds the reference app: it cannot go with --elf"))
             } else if engine == Engine::Native && !no_twin {
-                emulate_with_twin(run, broker, db, budget)
+                emulate_with_twin(run, broker, db, budget, interval)
             } else {
                 emulate(engine, run)
             }
@@ -356,20 +370,33 @@ struct EmulateRun {
     elf: Option<PathBuf>,
     device: String,
     timeout: u64,
+    /// Build the app with its energy bug.
+    energy_bug: bool,
+}
+
+impl EmulateRun {
+    /// The ELF to run: `--elf`, or the reference app (with its energy bug if asked), built.
+    fn elf(&self) -> Result<PathBuf> {
+        Ok(match &self.elf {
+            Some(e) => e.clone(),
+            None if self.energy_bug => {
+                say("building the app with its energy bug (feature energy-bug)");
+                firmware::build_app(firmware::AppFlavour::EnergyBug, &mut say)?
+            }
+            None => firmware::build(firmware::Variant::Device, &mut say)?.app,
+        })
+    }
 }
 
 /// `emulate` of the device alone (QEMU, or `--no-twin`).
 fn emulate(engine: Engine, run: EmulateRun) -> Result<ExitCode> {
-    let EmulateRun { board, duration, temperature, json, elf, device, timeout } = run;
+    let elf = run.elf()?;
+    let EmulateRun { board, duration, temperature, json, device, timeout, .. } = run;
     let device = device.as_str();
     let board = Board::load(&board)?;
     if engine == Engine::Qemu {
         prereq::ensure_qemu(&mut say)?;
     }
-    let elf = match elf {
-        Some(e) => e,
-        None => firmware::build(firmware::Variant::Device, &mut say)?.app,
-    };
     say(&format!(
         "emulating {device}: {} on {} ({engine} engine) for {} of virtual time, temperature {temperature}",
         elf.display(),
@@ -484,17 +511,15 @@ fn emulate_with_twin(
     broker: Option<String>,
     db: Option<PathBuf>,
     budget: Option<PathBuf>,
+    interval: Option<u32>,
 ) -> Result<ExitCode> {
     use twinbed::scenario::{ground_truth, Backend};
-    let EmulateRun { board, duration, temperature, json, elf, device, timeout } = run;
-    let device = device.as_str();
     // A broken budget file is an error before anything runs.
     let budget = budget.map(|p| twinbed::energy::Budget::load(&p)).transpose()?;
-    let board = Board::load(&board)?;
-    let elf = match elf {
-        Some(e) => e,
-        None => firmware::build(firmware::Variant::Device, &mut say)?.app,
-    };
+    let board = Board::load(&run.board)?;
+    let elf = run.elf()?;
+    let EmulateRun { duration, temperature, json, device, timeout, .. } = run;
+    let device = device.as_str();
     let config = twinbed_twin::TwinConfig {
         broker: match &broker {
             Some(url) => twinbed_twin::BrokerChoice::Url(url.clone()),
@@ -520,6 +545,13 @@ fn emulate_with_twin(
     let mut dev =
         twinbed::net::NetDevice::new(m, &imei_for(device), backend.broker(), info.sample_hook, sensor)?;
     let id = dev.device_id();
+    if let Some(secs) = interval {
+        let version = backend.shadow(&id)?.map_or(0, |s| s.version);
+        backend
+            .set_desired(&id, version, serde_json::json!({ "interval_s": secs }))
+            .context("setting the desired sample interval in the twin")?;
+        say(&format!("desired state of {id} set in the twin: a sample every {secs} s"));
+    }
     say(&format!(
         "emulating {device} ({id}): {} on {} (native engine, modem on UART1) for {} of virtual time, temperature {temperature}",
         elf.display(),
@@ -538,6 +570,14 @@ fn emulate_with_twin(
     let mut series = twinbed::energy::Series::default();
     let mut last_point = dev.machine.energy().map(|e| (e.now, e.total_charge));
     let mut stop = twinbed_engine::Stop::Budget;
+    // Runs over an hour show the first 10 minutes of sample lines (every other console line
+    // always), then a progress line every tenth of the run.
+    const SHOWN_SAMPLES_MS: u64 = 10 * 60 * 1000;
+    let long_run = end_ms > 3_600_000;
+    let mut next_progress_ms = end_ms / 10;
+    if long_run {
+        say("a long run: sample lines after the first 10 minutes are not shown (the sensor check still covers every one); progress every tenth of the run");
+    }
     while dev.now_ms() < end_ms && stop == twinbed_engine::Stop::Budget {
         if started.elapsed() > Duration::from_secs(timeout) {
             bail!("wall-clock timeout after {timeout} s at {} ms of virtual time", dev.now_ms());
@@ -560,10 +600,24 @@ fn emulate_with_twin(
         let console = dev.take_console();
         let mut out = stdout.lock();
         for line in console.lines() {
-            let _ = writeln!(out, "[{device}] {line}");
-            readings.extend(twinbed::app::parse_reading(line));
+            let reading = twinbed::app::parse_reading(line);
+            let hide = long_run && reading.as_ref().is_some_and(|r| u64::from(r.uptime_ms) > SHOWN_SAMPLES_MS);
+            readings.extend(reading);
+            if !hide {
+                let _ = writeln!(out, "[{device}] {line}");
+            }
         }
         let _ = out.flush();
+        if long_run && dev.now_ms() >= next_progress_ms {
+            say(&format!(
+                "{device}: {} of {} of virtual time, {} readings, {:.1} s wall",
+                humanize(Duration::from_millis(dev.now_ms())),
+                humanize(duration),
+                readings.len(),
+                started.elapsed().as_secs_f64()
+            ));
+            next_progress_ms += end_ms / 10;
+        }
     }
     dev.sync(&mut quiet)?;
     let mismatches = sensor_check(&readings, dev.readings.iter().map(|s| (s.index, Some(s.milli_c))));

@@ -9,11 +9,12 @@
 //! one short line per state change (connected, offline, link lost, desired applied, dropped
 //! records), never one per publish.
 
-use netlink::{boot_id, Identity, Net, Note};
+use netlink::{boot_id, Identity, Net, Note, Phase, Radio};
 use telemetry::{Slot, Version};
+use twinbed_bsp::clock::{self, Depth};
 use twinbed_bsp::flash::Flash;
 use twinbed_bsp::modem_uart::ModemUart;
-use twinbed_bsp::{clock, image, map, println};
+use twinbed_bsp::{image, map, println};
 
 /// The version of this build as the `boot` event reports it when the image has no MCUboot
 /// header to read it from (a plain build): `CARGO_PKG_VERSION`, `major.minor.patch`.
@@ -87,19 +88,27 @@ pub struct Link<'b> {
 impl<'b> Link<'b> {
     /// Starts the state machine for boot `boot` ([`boot_id()`]; `unpersisted` says why it is 0,
     /// if it is): it creates the `boot` event, and the `confirm` event when this boot
-    /// confirmed its image. Samples are `interval_s` apart.
+    /// confirmed its image. Samples are `interval_s` apart; the modem publishes in windows
+    /// every `publish_every_s` seconds and is powered down in between (0: online all the time).
     pub fn start(
         rx: &'b mut [u8],
         tx: &'b mut [u8],
         (boot, unpersisted): (u32, Option<&'static str>),
         confirmed: bool,
         interval_s: u32,
+        publish_every_s: u32,
     ) -> Self {
         let (slot, version) = slot_and_version();
         let uart = ModemUart::uart1();
         let now = clock::uptime_ms();
         let id = Identity { boot, slot, version };
         let mut net = Net::new(uart, rx, tx, modem_at::Config::default(), id, interval_s, now);
+        net.set_radio_policy(match publish_every_s {
+            0 => Radio::AlwaysOn,
+            // The documented energy bug (feature `energy-bug`): the window closes the link but
+            // forgets AT+CFUN=0, so the modem idles registered (~1.2 mA) instead of off.
+            every_s => Radio::Windows { every_s, radio_off: cfg!(not(feature = "energy-bug")) },
+        });
         if confirmed {
             net.event(now, telemetry::Event::Confirm);
         }
@@ -162,16 +171,20 @@ impl<'b> Link<'b> {
     }
 
     /// Sleeps until `deadline_ms` or until the state machine needs a poll, whichever is first,
-    /// and wakes early when a byte from the modem is waiting. A `+QMTRECV` that starts while
-    /// the core sleeps waits in the UART (the modem side holds bytes back while the 1-byte
-    /// receive buffer is full); the SysTick wakes WFI every tick (10 ms) and the RX-full bit is
-    /// looked at each time (see `twinbed_bsp::modem_uart`).
+    /// and wakes early when a byte from the modem is waiting (the UART's receive interrupt ends
+    /// the sleep: `twinbed_bsp::modem_uart`). The sleep is deep when the modem owes nothing
+    /// (its radio is off between publish windows, or the link backs off): on the MCUs this
+    /// board stands for, the UART does not receive in deep sleep.
     pub fn sleep(&self, deadline_ms: u32) {
         let now = clock::uptime_ms();
         let until = match self.net.wake_at(now) {
             Some(w) if (w.wrapping_sub(deadline_ms) as i32) < 0 => w,
             _ => deadline_ms,
         };
-        self.uart.sleep_until(until);
+        let depth = match self.net.phase() {
+            Phase::Backoff { .. } | Phase::Asleep { .. } => Depth::Deep,
+            _ => Depth::Sleep,
+        };
+        self.uart.sleep_until(until, depth);
     }
 }

@@ -5,6 +5,13 @@ pub const UART0: usize = 0x4000_4000;
 /// CMSDK APB UART1: the cellular modem (twinbed's virtual modem, PROTOCOL.md §1; nothing
 /// answers on QEMU or on an engine without a modem). See [`crate::modem_uart`].
 pub const UART1: usize = 0x4000_5000;
+/// UART1's receive interrupt (RXINT) on mps2-an385's NVIC.
+pub const UART1_RX_IRQ: u32 = 2;
+/// CMSDK APB timer0 (the uptime clock's QEMU kick, [`crate::clock`]).
+pub const TIMER0: usize = 0x4000_0000;
+/// MPS2 FPGA I/O block (AN385 §3.9): its COUNTER is the uptime clock's time base
+/// ([`crate::clock`]).
+pub const FPGAIO: usize = 0x4002_8000;
 /// SBCon I2C controller that carries the board's sensors (QEMU attaches `-device tmp105` here).
 pub const I2C_SENSORS: usize = 0x4002_A000;
 /// 7-bit I2C address of the TMP105 temperature sensor on [`I2C_SENSORS`].

@@ -9,15 +9,15 @@
 //!   polling loses nothing however late it comes. Real hardware would overrun after one byte
 //!   time (87 µs at 115200 baud): STATE.RXOVERRUN is cleared (write 1) and counted in
 //!   [`ModemUart::overruns`], and the AT client's parser recovers at the next line.
-//! - Sleeping ([`ModemUart::sleep_until`]): WFI, woken by the SysTick clock every tick
-//!   (10 ms), looking at STATE.RXFULL at each wake-up. No interrupt: waking on the RX
-//!   interrupt as a WFE event (SCR.SEVONPEND) works on twinbed's engine, but QEMU's WFE is
-//!   only a yield, and under `-icount` a WFE loop made virtual time crawl (the no-modem test run
-//!   timed out after one sample). On twinbed's engine a waiting message arrives whole as soon
+//! - Sleeping ([`ModemUart::sleep_until`]): tickless (`crate::clock::sleep_until`), woken by
+//!   the deadline or by the receive interrupt: CTRL.RXINTEN is on, and UART1's RX interrupt
+//!   (IRQ 2) is enabled in the NVIC only while the core sleeps; the program's `DefaultHandler`
+//!   must hand it to `crate::clock::on_wake_interrupt` (the app does). A byte that came while
+//!   the core was awake is seen before sleeping (RXFULL). No WFE: QEMU's WFE is only a yield, and under `-icount` a WFE
+//!   loop made virtual time crawl. On twinbed's engine a waiting message arrives whole as soon
 //!   as the first byte is read (the model delivers the next byte as the buffer empties); on
-//!   QEMU the next byte comes from its I/O loop a little later, possibly only after the next
-//!   tick, so a `+QMTRECV` may take several ticks there (not measured: QEMU with a modem is not
-//!   deterministic anyway).
+//!   QEMU the next byte comes from its I/O loop a little later (not measured: QEMU with a
+//!   modem is not deterministic anyway).
 
 use crate::uart::Uart;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -28,21 +28,25 @@ static OVERRUNS: AtomicU32 = AtomicU32::new(0);
 #[derive(Clone, Copy, Debug)]
 pub struct ModemUart {
     uart: Uart,
+    /// The NVIC number of the UART's receive interrupt.
+    rx_irq: u32,
 }
 
 impl ModemUart {
     /// The UART at `base`, with TX and RX enabled and BAUDDIV at 16 (the minimum; the
     /// emulators do not time bytes, a board would set the divider for 115200 baud).
-    pub fn new(base: usize) -> Self {
+    /// `rx_irq` is its receive interrupt's NVIC number (used to wake from sleep).
+    pub fn new(base: usize, rx_irq: u32) -> Self {
         let uart = Uart::new(base);
         uart.enable_tx();
         uart.enable_rx();
-        ModemUart { uart }
+        uart.enable_rx_interrupt();
+        ModemUart { uart, rx_irq }
     }
 
     /// UART1, the modem's.
     pub fn uart1() -> Self {
-        Self::new(crate::map::UART1)
+        Self::new(crate::map::UART1, crate::map::UART1_RX_IRQ)
     }
 
     /// True when a received byte waits in DATA.
@@ -50,12 +54,16 @@ impl ModemUart {
         self.uart.rx_ready()
     }
 
-    /// Sleeps (WFI) until the uptime clock reaches `deadline_ms` (wrapping-aware) or a received
-    /// byte waits, whichever is first; the byte is seen at the first SysTick after it came.
-    pub fn sleep_until(&self, deadline_ms: u32) {
-        while (deadline_ms.wrapping_sub(crate::clock::uptime_ms()) as i32) > 0 && !self.rx_ready() {
-            cortex_m::asm::wfi();
-        }
+    /// Sleeps until the uptime clock reaches `deadline_ms` (wrapping-aware) or a received byte
+    /// waits, whichever is first. `depth` [`Depth::Deep`](crate::clock::Depth) only when no
+    /// byte is expected: on the MCUs this board stands for, a UART does not receive in deep
+    /// sleep (twinbed's engine and QEMU deliver the byte anyway).
+    pub fn sleep_until(&self, deadline_ms: u32, depth: crate::clock::Depth) {
+        let uart = self.uart;
+        crate::clock::sleep_until(deadline_ms, depth, Some(self.rx_irq), || {
+            uart.clear_rx_interrupt();
+            uart.rx_ready()
+        });
     }
 
     /// Receive overruns seen since boot (never on the emulators).

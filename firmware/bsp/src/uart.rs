@@ -18,8 +18,10 @@ enum Reg {
     Data = 0x00,
     /// STATE: bit 0 TX buffer full, bit 1 RX buffer full.
     State = 0x04,
-    /// CTRL: bit 0 TX enable, bit 1 RX enable.
+    /// CTRL: bit 0 TX enable, bit 1 RX enable, bit 3 RX interrupt enable.
     Ctrl = 0x08,
+    /// INTSTATUS (read) / INTCLEAR (write 1 to clear): bit 0 TX, bit 1 RX interrupt.
+    IntStatus = 0x0C,
     /// BAUDDIV: baud rate divider, at least 16.
     BaudDiv = 0x10,
 }
@@ -30,6 +32,8 @@ const STATE_RX_FULL: u32 = 1 << 1;
 const STATE_RX_OVERRUN: u32 = 1 << 3;
 const CTRL_TX_EN: u32 = 1 << 0;
 const CTRL_RX_EN: u32 = 1 << 1;
+const CTRL_RX_INT_EN: u32 = 1 << 3;
+const INT_RX: u32 = 1 << 1;
 
 /// One CMSDK UART, by base address. Zero-sized handle: copies are free and share the device.
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +74,17 @@ impl Uart {
     pub fn enable_rx(&self) {
         self.write(Reg::BaudDiv, 16);
         self.write(Reg::Ctrl, self.read(Reg::Ctrl) | CTRL_RX_EN);
+    }
+
+    /// Enables the receive interrupt: the UART's RX interrupt output rises when a byte arrives
+    /// and stays up until [`Uart::clear_rx_interrupt`].
+    pub fn enable_rx_interrupt(&self) {
+        self.write(Reg::Ctrl, self.read(Reg::Ctrl) | CTRL_RX_INT_EN);
+    }
+
+    /// Clears the receive interrupt status (a byte waiting in DATA stays there).
+    pub fn clear_rx_interrupt(&self) {
+        self.write(Reg::IntStatus, INT_RX);
     }
 
     /// Sends one byte, waiting while the transmit buffer is full.

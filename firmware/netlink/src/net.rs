@@ -46,6 +46,15 @@ pub const BACKOFF_CAP_MS: u32 = 60_000;
 /// How soon [`Net::wake_at`] asks to be polled again while the modem owes an answer (one
 /// SysTick on the board).
 pub const POLL_MS: u32 = 10;
+/// Publish windows ([`Radio::Windows`]): how long the link stays up after the last message or
+/// PUBACK from the broker (or after going online) once everything is sent and acked. The twin
+/// answers a state message with `desired` when the desired state differs, one broker round
+/// trip after the state's PUBACK: closing at once would miss it until the next window.
+pub const LINGER_MS: u32 = 1_000;
+/// Publish windows: the longest a window stays connected without completing (e.g. the twin
+/// does not ack), counted from its first connect. Unacked records stay in the outbox and go
+/// out again in the next window.
+pub const WINDOW_MAX_MS: u32 = 60_000;
 /// Longest sampling interval a desired state may set (one day); longer values are clamped, as
 /// is 0 (to 1 s).
 pub const MAX_INTERVAL_S: u32 = 86_400;
@@ -70,6 +79,26 @@ pub struct Identity {
     pub version: Version,
 }
 
+/// How the device uses its radio between publishes ([`Net::set_radio_policy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Radio {
+    /// Stay registered and connected all the time (the default): records go out as they are
+    /// made, desired states arrive at once; the modem idles registered (about 1.2 mA).
+    AlwaysOn,
+    /// Publish windows: connect, send, wait for the acks, close the link and (with
+    /// `radio_off`) switch the radio off until the next window, `every_s` seconds after this
+    /// one opened (clamped to `1..=`[`MAX_INTERVAL_S`]), or earlier when
+    /// [`OUTBOX_SLOTS`]` / 2` records wait to be sent. A desired state set meanwhile arrives in
+    /// the next window (the twin sends it after the window's state message).
+    Windows {
+        /// Seconds from one window's opening to the next.
+        every_s: u32,
+        /// `AT+CFUN=0` between windows (and `AT+CFUN=1`, registration, at each window); else
+        /// the radio stays registered and only the MQTT link is closed.
+        radio_off: bool,
+    },
+}
+
 /// Where a failed connection attempt goes back to once the backoff delay has passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
@@ -81,8 +110,9 @@ pub enum Stage {
     Open,
 }
 
-/// Where the state machine is. Each phase but [`Phase::Backoff`] and [`Phase::Online`] sends
-/// one command and waits for its outcome (see the crate docs for the transitions).
+/// Where the state machine is. Each phase but [`Phase::Backoff`], [`Phase::Online`] and
+/// [`Phase::Asleep`] sends one command and waits for its outcome (see the crate docs for the
+/// transitions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// Waiting until `until` (ms), then `next`.
@@ -112,6 +142,19 @@ pub enum Phase {
     Close {
         /// Back off before reopening.
         backoff: bool,
+    },
+    /// Publish windows: `AT+QMTCLOSE` at the end of a window (everything acked, or
+    /// [`WINDOW_MAX_MS`] passed); then [`Phase::RadioOff`] or [`Phase::Asleep`].
+    EndWindow,
+    /// Publish windows: `AT+CFUN=0` after [`Phase::EndWindow`] (`radio_off`).
+    RadioOff,
+    /// Publish windows: between two windows, nothing on the line. The next window opens at
+    /// `until`, or earlier when [`OUTBOX_SLOTS`]` / 2` records wait to be sent: with
+    /// [`Phase::Radio`] if the radio was switched off, else [`Phase::Open`] (or
+    /// [`Phase::Register`] if the registration was lost meanwhile).
+    Asleep {
+        /// When the next window opens (ms).
+        until: u32,
     },
 }
 
@@ -190,6 +233,8 @@ pub struct Stats {
     pub acks: u32,
     /// Events that could not be created (the outbox was full of events).
     pub events_refused: u32,
+    /// Publish windows closed ([`Phase::Asleep`] reached).
+    pub windows: u32,
 }
 
 /// A modem event without borrows (a received message is parsed at once).
@@ -201,6 +246,15 @@ enum In {
 
 fn reached(now: u32, t: u32) -> bool {
     now.wrapping_sub(t) as i32 >= 0
+}
+
+/// The earlier of two times (on the wrapping millisecond clock).
+fn earlier(a: u32, b: u32) -> u32 {
+    if reached(a, b) {
+        b
+    } else {
+        a
+    }
 }
 
 /// FNV-1a of the IMEI digits mixed with the boot id: the backoff's jitter seed, so that each
@@ -244,6 +298,20 @@ pub struct Net<'b, S: Serial> {
     dropped_noted: u32,
     said_no_modem: bool,
     said_offline: bool,
+    /// The next connect is told ([`Note::Connected`]): the first of the boot, and the first
+    /// after the user was told of trouble; never a routine publish window's.
+    tell_connect: bool,
+    /// What the radio does between publishes.
+    radio: Radio,
+    /// When the current publish window opened (boot, or the wake-up from [`Phase::Asleep`]).
+    window_opened: u32,
+    /// When the current window first went online ([`WINDOW_MAX_MS`] counts from there).
+    window_online: Option<u32>,
+    /// The last message or PUBACK from the broker, or going online ([`LINGER_MS`]).
+    heard_at: u32,
+    /// `AT+CFUN=0` was answered `OK` at the end of a window: the next window starts with
+    /// `AT+CFUN=1`.
+    radio_off: bool,
     stats: Stats,
 }
 
@@ -288,6 +356,12 @@ impl<'b, S: Serial> Net<'b, S> {
             dropped_noted: 0,
             said_no_modem: false,
             said_offline: false,
+            tell_connect: true,
+            radio: Radio::AlwaysOn,
+            window_opened: now_ms,
+            window_online: None,
+            heard_at: now_ms,
+            radio_off: false,
             stats: Stats::default(),
         };
         net.event(now_ms, Event::Boot { slot: id.slot, version: id.version });
@@ -322,6 +396,30 @@ impl<'b, S: Serial> Net<'b, S> {
             self.battery = Some(battery);
             self.state_dirty = true;
         }
+    }
+
+    /// How the radio is used between publishes ([`Radio::AlwaysOn`] until set). Set it right
+    /// after [`new`](Self::new): the boot's first window then counts from `now_ms` there. A
+    /// change takes effect at the next decision: a device asleep between windows wakes at once
+    /// when switched to [`Radio::AlwaysOn`]; one online when switched to windows closes the link
+    /// when done, or [`WINDOW_MAX_MS`] after the switch, and counts its next window from when
+    /// the last one opened (the boot, if there was none), as always.
+    pub fn set_radio_policy(&mut self, radio: Radio) {
+        if self.radio == Radio::AlwaysOn {
+            // A link that was up before counts as a window from the next poll on.
+            self.window_online = None;
+        }
+        self.radio = match radio {
+            Radio::Windows { every_s, radio_off } => {
+                Radio::Windows { every_s: every_s.clamp(1, MAX_INTERVAL_S), radio_off }
+            }
+            r => r,
+        };
+    }
+
+    /// The radio policy in force ([`set_radio_policy`](Self::set_radio_policy)).
+    pub fn radio_policy(&self) -> Radio {
+        self.radio
     }
 
     /// The sampling interval in force, seconds (a desired state changes it).
@@ -394,6 +492,11 @@ impl<'b, S: Serial> Net<'b, S> {
     /// When the state machine needs [`poll`](Self::poll) again at the latest, if nothing
     /// arrives from the modem first: `None` when it only waits for the modem or the next
     /// reading (online and idle: sleep to the next sample, but wake for bytes from the modem).
+    ///
+    /// With publish windows: online and idle, when the window may close ([`LINGER_MS`] after
+    /// the last word from the broker once everything is acked, else [`WINDOW_MAX_MS`] after
+    /// the window's first connect); asleep, when the next window opens (`now_ms` once
+    /// [`OUTBOX_SLOTS`]` / 2` records wait, e.g. after a [`reading`](Self::reading)).
     pub fn wake_at(&self, now_ms: u32) -> Option<u32> {
         match self.phase {
             Phase::Backoff { until, .. } => Some(until),
@@ -403,8 +506,15 @@ impl<'b, S: Serial> Net<'b, S> {
                     && self.pending_applied.is_none()
                     && self.outbox.unsent() == 0 =>
             {
-                None
+                let Radio::Windows { .. } = self.radio else { return None };
+                let limit = self.window_limit();
+                if self.all_acked() {
+                    Some(earlier(self.heard_at.wrapping_add(LINGER_MS), limit))
+                } else {
+                    Some(limit)
+                }
             }
+            Phase::Asleep { until } => Some(if self.wake_early() { now_ms } else { until }),
             _ => Some(now_ms.wrapping_add(POLL_MS)),
         }
     }
@@ -452,6 +562,7 @@ impl<'b, S: Serial> Net<'b, S> {
             return None;
         }
         self.said_offline = true;
+        self.tell_connect = true;
         Some(Note::Offline(reason))
     }
 
@@ -467,6 +578,15 @@ impl<'b, S: Serial> Net<'b, S> {
         self.offline(reason)
     }
 
+    /// The phase of [`reopen_stage`](Self::reopen_stage).
+    fn reopen_phase(&self) -> Phase {
+        if self.registered {
+            Phase::Open
+        } else {
+            Phase::Register
+        }
+    }
+
     fn reopen_stage(&self) -> Stage {
         if self.registered {
             Stage::Open
@@ -476,6 +596,9 @@ impl<'b, S: Serial> Net<'b, S> {
     }
 
     fn on_input(&mut self, now: u32, input: In) -> Option<Note> {
+        if matches!(input, In::Down(_) | In::Ignored | In::Modem(AtEvent::Published { .. })) {
+            self.heard_at = now;
+        }
         let ev = match input {
             In::Modem(ev) => ev,
             In::Down(down) => return self.on_down(now, down),
@@ -525,6 +648,7 @@ impl<'b, S: Serial> Net<'b, S> {
             }
             (Phase::Radio, AtEvent::Done { command: Command::Radio(true), result }) => match result {
                 Ok(()) => {
+                    self.radio_off = false;
                     self.enter(Phase::Register);
                     None
                 }
@@ -556,7 +680,7 @@ impl<'b, S: Serial> Net<'b, S> {
                 Err(_) => self.close_and_fail(Reason::Connect),
             },
             (Phase::Subscribe, AtEvent::Subscribed { result, .. }) => match result {
-                Ok(_) => Some(self.go_online()),
+                Ok(_) => self.go_online(now),
                 Err(_) => self.close_and_fail(Reason::Subscribe),
             },
             (phase, AtEvent::Published { msg_id, result }) => {
@@ -578,7 +702,33 @@ impl<'b, S: Serial> Net<'b, S> {
                 self.back_off(now, self.reopen_stage());
                 // The outage is announced by this note.
                 self.said_offline = true;
+                self.tell_connect = true;
                 Some(Note::LinkLost { err, unacked: self.outbox.len() })
+            }
+            // The end of a publish window. Whatever the outcome (also a +QMTSTAT that failed
+            // the wait: the link went away by itself), the client is not open now. Not a link
+            // loss: nothing is announced, nothing is rewound (the next window's connect
+            // rewinds; until then `unsent` counts only the records made since).
+            (Phase::EndWindow, AtEvent::Closed(_)) => {
+                if !self.modem.is_busy() {
+                    self.modem.reset();
+                }
+                self.state_msg = None;
+                match self.radio {
+                    Radio::Windows { radio_off: true, .. } => self.enter(Phase::RadioOff),
+                    _ => self.fall_asleep(now),
+                }
+                None
+            }
+            (Phase::RadioOff, AtEvent::Done { command: Command::Radio(false), result }) => {
+                // The modem says nothing more (no +CEREG: 0): not registered from here on. If
+                // it did not answer, the next window finds out.
+                if result.is_ok() {
+                    self.radio_off = true;
+                    self.registered = false;
+                }
+                self.fall_asleep(now);
+                None
             }
             (Phase::Close { backoff }, AtEvent::Closed(_)) => {
                 // Whatever the outcome, the client is not open now. Forget the publishes that
@@ -605,7 +755,7 @@ impl<'b, S: Serial> Net<'b, S> {
         }
     }
 
-    fn go_online(&mut self) -> Note {
+    fn go_online(&mut self, now: u32) -> Option<Note> {
         self.enter(Phase::Online);
         self.backoff.reset();
         self.outbox.rewind();
@@ -614,7 +764,62 @@ impl<'b, S: Serial> Net<'b, S> {
         self.sent_since_connect = 0;
         self.said_offline = false;
         self.stats.connects += 1;
-        Note::Connected
+        self.heard_at = now;
+        if self.window_online.is_none() {
+            self.window_online = Some(now);
+        }
+        // A routine publish window is not news.
+        let tell = self.tell_connect;
+        self.tell_connect = false;
+        tell.then_some(Note::Connected)
+    }
+
+    /// Everything published is acked by the twin (nothing in the outbox, no drop range
+    /// waiting to become a `dropped` event).
+    fn all_acked(&self) -> bool {
+        self.outbox.is_empty() && self.outbox.open_drop().is_none()
+    }
+
+    /// When the current window must close even if not done ([`WINDOW_MAX_MS`]).
+    fn window_limit(&self) -> u32 {
+        self.window_online.unwrap_or(self.heard_at).wrapping_add(WINDOW_MAX_MS)
+    }
+
+    /// Online with publish windows: is the window over? Done (everything sent and acked, no
+    /// PUBACK owed, the state sent, [`LINGER_MS`] of quiet from the broker), or too long.
+    fn window_over(&self, now: u32) -> bool {
+        let Radio::Windows { .. } = self.radio else { return false };
+        if reached(now, self.window_limit()) {
+            return true;
+        }
+        self.modem.is_idle()
+            && !self.state_dirty
+            && self.state_msg.is_none()
+            && self.pending_applied.is_none()
+            && self.all_acked()
+            && reached(now, self.heard_at.wrapping_add(LINGER_MS))
+    }
+
+    /// The window's link is closed (and the radio off, if so): sleep until the next window,
+    /// `every_s` after this one opened, or `every_s` from now if that has passed.
+    fn fall_asleep(&mut self, now: u32) {
+        let period = match self.radio {
+            Radio::Windows { every_s, .. } => every_s.saturating_mul(1000),
+            Radio::AlwaysOn => 0,
+        };
+        let mut until = self.window_opened.wrapping_add(period);
+        if reached(now, until) {
+            until = now.wrapping_add(period);
+        }
+        self.stats.windows += 1;
+        self.enter(Phase::Asleep { until });
+    }
+
+    /// Asleep: open the next window before its time? When the records made since the last
+    /// window fill half the outbox (a long period must not overflow it only because the radio
+    /// is off), or when the policy is not windows any more.
+    fn wake_early(&self) -> bool {
+        !matches!(self.radio, Radio::Windows { .. }) || self.outbox.unsent() >= OUTBOX_SLOTS / 2
     }
 
     fn on_down(&mut self, now: u32, down: Result<Down, telemetry::Error>) -> Option<Note> {
@@ -702,6 +907,7 @@ impl<'b, S: Serial> Net<'b, S> {
                 if first {
                     self.said_no_modem = true;
                     self.said_offline = true;
+                    self.tell_connect = true;
                     return Some(Note::NoModem);
                 }
                 None
@@ -726,8 +932,31 @@ impl<'b, S: Serial> Net<'b, S> {
             Phase::Open => self.issue(now, |m, _| m.open(BROKER_HOST, BROKER_PORT)),
             Phase::Connect => self.issue(now, |m, dev| m.connect(dev)),
             Phase::Subscribe => self.issue(now, |m, down| m.subscribe(down, QoS::AtLeastOnce).map(|_| ())),
-            Phase::Close { .. } => self.issue(now, |m, _| m.close()),
-            Phase::Online => self.pump(now),
+            Phase::Close { .. } | Phase::EndWindow => self.issue(now, |m, _| m.close()),
+            Phase::RadioOff => self.issue(now, |m, _| m.set_radio(false)),
+            Phase::Online => {
+                if self.window_online.is_none() && self.radio != Radio::AlwaysOn {
+                    self.window_online = Some(now);
+                }
+                if self.window_over(now) {
+                    self.enter(Phase::EndWindow);
+                    return self.step(now);
+                }
+                self.pump(now)
+            }
+            Phase::Asleep { until } => {
+                let early = self.wake_early();
+                if !early && !reached(now, until) {
+                    return None;
+                }
+                // The next window: on schedule it counts from `until` (the cadence does not
+                // drift with the poll's lateness), early from now.
+                self.window_opened = if reached(now, until) { until } else { now };
+                self.window_online = None;
+                let next = if self.radio_off { Phase::Radio } else { self.reopen_phase() };
+                self.enter(next);
+                self.step(now)
+            }
         }
     }
 

@@ -1,10 +1,14 @@
 //! The connection state machine against the fake modem: the exact AT lines and payloads of a
-//! connect, telemetry and acks, desired states, link loss and replay, backoff, no modem.
+//! connect, telemetry and acks, desired states, link loss and replay, backoff, no modem, and
+//! publish windows (the radio off between them).
 
 mod common;
 
 use common::{field, FakeModem, Rig, BOOT, DEV, IMEI};
-use netlink::{Note, Phase, Reason, Stage, BACKOFF_CAP_MS, PROBE_MS, RECORDS_IN_FLIGHT};
+use netlink::{
+    Note, Phase, Radio, Reason, Stage, BACKOFF_CAP_MS, LINGER_MS, OUTBOX_SLOTS, PROBE_MS, RECORDS_IN_FLIGHT,
+    WINDOW_MAX_MS,
+};
 use telemetry::DropRange;
 
 fn online(rig: &mut Rig) {
@@ -399,4 +403,288 @@ fn an_imei_query_without_answer_is_asked_again_later() {
     rig.run_until(10_000, |r| r.net.phase() == Phase::Online);
     assert_eq!(rig.net.device_id(), DEV);
     assert_eq!(rig.fake().lines("AT+GSN").len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publish windows
+// ---------------------------------------------------------------------------------------------
+
+/// A rig whose device uses publish windows from boot.
+fn windowed(every_s: u32, radio_off: bool) -> Rig {
+    let mut rig = Rig::new(FakeModem::new(IMEI));
+    rig.net.set_radio_policy(Radio::Windows { every_s, radio_off });
+    rig
+}
+
+/// The log's lines from index `from` on, with their times.
+fn log_since(rig: &mut Rig, from: usize) -> Vec<(u32, String)> {
+    rig.fake().log[from..].to_vec()
+}
+
+/// The `AT+QMTPUBEX` line of publish `i` (the fake's record of it).
+fn pubex_line(rig: &mut Rig, i: usize) -> String {
+    let p = rig.fake().published[i].clone();
+    format!(r#"AT+QMTPUBEX=0,{},1,{},"{}",{}"#, p.msg_id, u8::from(p.retain), p.topic, p.payload.len())
+}
+
+#[test]
+fn a_window_closes_when_all_is_acked_sleeps_with_the_radio_off_and_reopens_on_time() {
+    let mut rig = windowed(60, true);
+    online(&mut rig);
+    assert_eq!(rig.now, 0);
+    assert_eq!(rig.published_seqs(), [1]);
+    // The boot event is not acked yet: the window stays open (until WINDOW_MAX_MS).
+    assert_eq!(rig.net.wake_at(rig.now), Some(WINDOW_MAX_MS));
+    rig.run(500);
+    rig.ack_published();
+    assert_eq!(rig.net.outbox().len(), 0);
+    // Everything done: LINGER_MS after the ack (the last word from the broker) it closes.
+    assert_eq!(rig.net.wake_at(rig.now), Some(500 + LINGER_MS));
+    let mark = rig.fake().log.len();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    assert_eq!(rig.now, 1_500);
+    assert_eq!(
+        log_since(&mut rig, mark),
+        [(1_500, "AT+QMTCLOSE=0".to_string()), (1_500, "AT+CFUN=0".into())]
+    );
+    assert!(!rig.fake().radio && !rig.fake().open);
+    // The next window 60 s after this one opened (at boot).
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 60_000 });
+    assert_eq!(rig.net.wake_at(rig.now), Some(60_000));
+    assert_eq!(rig.net.stats().windows, 1);
+
+    // 58 readings asleep: five records (seqs 2..=6) wait; not a byte goes to the modem.
+    let mark = rig.fake().log.len();
+    rig.readings(58, steps);
+    assert_eq!(rig.now, 59_500);
+    assert_eq!(rig.net.outbox().unsent(), 5);
+    assert_eq!(rig.fake().log.len(), mark, "{:?}", log_since(&mut rig, mark));
+    assert_eq!(rig.net.wake_at(rig.now), Some(60_000));
+
+    // At 60 s: radio on, registered (the +CEREG: 1 came with CFUN's OK), open, connect,
+    // subscribe, then the first unsent record, the state, the rest.
+    let pubs = rig.fake().published.len();
+    rig.run_until(1_000, |r| r.net.phase() == Phase::Online && r.net.modem().is_idle());
+    assert_eq!(rig.now, 60_000);
+    let mut want = vec![
+        "AT+CFUN=1".to_string(),
+        r#"AT+QMTOPEN=0,"broker.twinbed",1883"#.into(),
+        format!(r#"AT+QMTCONN=0,"{DEV}""#),
+        format!(r#"AT+QMTSUB=0,4,"twinbed/{DEV}/down",1"#),
+    ];
+    for i in pubs..rig.fake().published.len() {
+        want.push(pubex_line(&mut rig, i));
+    }
+    let got = log_since(&mut rig, mark);
+    assert!(got.iter().all(|(t, _)| *t == 60_000), "{got:?}");
+    assert_eq!(got.into_iter().map(|(_, l)| l).collect::<Vec<_>>(), want);
+    let new: Vec<_> = rig.fake().published[pubs..].to_vec();
+    assert_eq!(new.len(), 6);
+    assert!(new[1].topic.ends_with("/up/state") && new[1].payload.contains(r#""buffered":5"#), "{new:?}");
+    assert_eq!(rig.published_seqs(), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(rig.fake().subscriptions.len(), 2, "subscribed again: the session is clean");
+    // A routine window is not news.
+    assert_eq!(rig.notes(), [Note::Connected]);
+    assert_eq!(rig.net.stats().connects, 2);
+
+    // Acked: closed again a second later, asleep until 120 s.
+    rig.ack_published();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    assert_eq!(rig.now, 60_000 + LINGER_MS);
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 120_000 });
+    assert_eq!(rig.fake().commands()[rig.fake().log.len() - 2..], ["AT+QMTCLOSE", "AT+CFUN"]);
+    assert_eq!(rig.notes(), [Note::Connected]);
+}
+
+#[test]
+fn without_radio_off_a_window_only_closes_the_link_and_reopens_it_directly() {
+    let mut rig = windowed(30, false);
+    online(&mut rig);
+    rig.ack_published();
+    let mark = rig.fake().log.len();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    assert_eq!(rig.now, LINGER_MS);
+    assert_eq!(log_since(&mut rig, mark), [(LINGER_MS, "AT+QMTCLOSE=0".to_string())]);
+    assert!(rig.fake().radio, "still registered");
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 30_000 });
+    // A +QMTSTAT while asleep (nothing is open) is not a link loss.
+    rig.fake().say("+QMTSTAT: 0,7");
+    rig.poll();
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 30_000 });
+    assert_eq!(rig.notes(), [Note::Connected]);
+    rig.readings(10, steps);
+    let mark = rig.fake().log.len();
+    rig.run_until(30_000, |r| r.net.phase() == Phase::Online && r.net.modem().is_idle());
+    assert_eq!(rig.now, 30_000);
+    let names: Vec<_> = log_since(&mut rig, mark).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(
+        names,
+        [
+            r#"AT+QMTOPEN=0,"broker.twinbed",1883"#.to_string(),
+            format!(r#"AT+QMTCONN=0,"{DEV}""#),
+            format!(r#"AT+QMTSUB=0,4,"twinbed/{DEV}/down",1"#),
+            pubex_line(&mut rig, 2),
+            pubex_line(&mut rig, 3),
+        ]
+    );
+    assert_eq!(rig.published_seqs(), [1, 2]);
+    assert_eq!(rig.fake().lines("AT+CFUN"), [(0, "AT+CFUN=1".to_string())], "only the boot's");
+    // Switched to always-on while asleep: the link opens at once and stays.
+    rig.ack_published();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    rig.net.set_radio_policy(Radio::AlwaysOn);
+    assert_eq!(rig.net.wake_at(rig.now), Some(rig.now));
+    online(&mut rig);
+    rig.run(WINDOW_MAX_MS + 10_000);
+    assert_eq!(rig.net.phase(), Phase::Online);
+    assert_eq!(rig.notes(), [Note::Connected]);
+}
+
+#[test]
+fn an_outbox_half_full_opens_the_window_early() {
+    let mut rig = windowed(3_600, true);
+    online(&mut rig);
+    rig.ack_published();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 3_600_000 });
+    // 31 records of 10 readings each: still asleep.
+    rig.readings(319, steps);
+    assert!(matches!(rig.net.phase(), Phase::Asleep { .. }));
+    assert_eq!(rig.net.outbox().unsent(), OUTBOX_SLOTS / 2 - 1);
+    assert_eq!(rig.net.wake_at(rig.now), Some(3_600_000));
+    // The 32nd: the window opens at once, not in an hour.
+    rig.run(1000);
+    rig.net.reading(rig.now, steps(319));
+    assert_eq!(rig.net.outbox().unsent(), OUTBOX_SLOTS / 2);
+    assert_eq!(rig.net.wake_at(rig.now), Some(rig.now));
+    let (at, mark) = (rig.now, rig.fake().log.len());
+    rig.poll();
+    assert_eq!(rig.fake().log[mark], (at, "AT+CFUN=1".to_string()));
+    rig.run_until(1_000, |r| r.net.phase() == Phase::Online && r.net.outbox().unsent() == 0);
+    assert_eq!(rig.published_seqs(), (1..=33).collect::<Vec<_>>());
+    assert_eq!(rig.net.outbox().dropped_records(), 0);
+    // Acked: asleep again, the next window an hour from this one.
+    rig.run(100);
+    rig.ack_published();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: at + 3_600_000 });
+    assert_eq!(rig.notes(), [Note::Connected]);
+}
+
+#[test]
+fn a_twin_that_never_acks_closes_the_window_at_its_limit_and_nothing_is_lost() {
+    let mut rig = windowed(120, true);
+    online(&mut rig);
+    // A minute of readings, no ack: records go out as they are made (seqs 2..=6 at 10..50 s).
+    rig.readings(60, steps);
+    assert_eq!(rig.published_seqs(), [1, 2, 3, 4, 5, 6]);
+    let closes = rig.fake().lines("AT+QMTCLOSE");
+    assert_eq!(closes, [(WINDOW_MAX_MS, "AT+QMTCLOSE=0".to_string())]);
+    assert_eq!(rig.fake().lines("AT+CFUN=0"), [(WINDOW_MAX_MS, "AT+CFUN=0".to_string())]);
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 120_000 });
+    // The record of the reading at 60 s (made after the close) waits; the unacked ones stay.
+    assert_eq!(rig.net.outbox().len(), 7);
+    assert_eq!(rig.net.outbox().unsent(), 1);
+    rig.readings(60, |i| steps(i + 60));
+    // At 120 s the next window: everything unacked again, oldest first, then the new (seq 13
+    // is the reading at 120 s, made after the window opened).
+    let seqs = rig.published_seqs();
+    assert_eq!(seqs[6..], (1..=13).collect::<Vec<_>>(), "{seqs:?}");
+    assert_eq!(rig.fake().lines("AT+CFUN=1").last().unwrap().0, 120_000);
+    rig.run(100);
+    rig.ack_published();
+    assert_eq!(rig.net.outbox().len(), 0);
+    let last = rig.net.outbox().next_seq() - 1;
+    let all: std::collections::BTreeSet<_> = rig.published_seqs().into_iter().collect();
+    assert_eq!(all, (1..=u64::from(last)).collect(), "every record reached the twin");
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 240_000 });
+    assert_eq!(rig.notes(), [Note::Connected], "an unacked window is not an outage");
+}
+
+#[test]
+fn a_desired_state_sent_after_the_state_message_is_applied_before_the_window_closes() {
+    let mut rig = windowed(60, true);
+    online(&mut rig);
+    rig.run(500);
+    rig.ack_published();
+    // The twin answers the state message with desired, 900 ms after the ack: still in time.
+    rig.run(LINGER_MS - 100);
+    assert_eq!(rig.net.phase(), Phase::Online);
+    let pubs = rig.fake().published.len();
+    rig.down(r#"{"type":"desired","version":3,"state":{"interval_s":5}}"#);
+    assert_eq!(rig.notes(), [Note::Connected, Note::DesiredApplied { version: 3, interval_s: 5 }]);
+    rig.run(50);
+    let new: Vec<_> = rig.fake().published[pubs..].to_vec();
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert!(new[0].topic.ends_with("/up/state") && new[0].payload.contains(r#""interval_s":5"#));
+    assert!(new[1].payload.ends_with(r#","kind":"desired_applied","version":3}"#), "{}", new[1].payload);
+    // The desired_applied event waits for its ack: no close until then (and LINGER_MS after).
+    rig.run(2_000);
+    assert_eq!(rig.net.phase(), Phase::Online);
+    assert!(rig.fake().lines("AT+QMTCLOSE").is_empty());
+    let acked = rig.now;
+    rig.ack_published();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    assert_eq!(rig.now, acked + LINGER_MS);
+    assert_eq!(rig.net.interval_s(), 5);
+}
+
+#[test]
+fn a_failed_window_is_said_once_and_the_connect_after_it_too() {
+    let mut rig = windowed(60, true);
+    online(&mut rig);
+    rig.ack_published();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    rig.fake().broker_up = false;
+    rig.run(65_000);
+    // The window at 60 s failed to open the broker link: said once, backing off (radio on).
+    assert_eq!(rig.notes(), [Note::Connected, Note::Offline(Reason::Open(Some(5)))]);
+    assert!(matches!(rig.net.phase(), Phase::Backoff { next: Stage::Open, .. } | Phase::Open));
+    assert_eq!(rig.fake().lines("AT+CFUN=1").last(), Some(&(60_000, "AT+CFUN=1".to_string())));
+    rig.fake().broker_up = true;
+    rig.run_until(10_000, |r| r.net.phase() == Phase::Online);
+    assert_eq!(rig.notes()[2..], [Note::Connected], "told: the user heard of the outage");
+    rig.ack_published();
+    rig.run_until(2_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    // The cadence holds: the window that opened at 60 s schedules the next at 120 s.
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 120_000 });
+    rig.run_until(70_000, |r| r.net.stats().connects == 3);
+    assert_eq!(rig.now, 120_000);
+    assert_eq!(rig.notes().len(), 3, "the next routine window is quiet: {:?}", rig.notes);
+}
+
+#[test]
+fn urcs_caused_by_closing_the_window_are_not_a_link_loss() {
+    let mut fake = FakeModem::new(IMEI);
+    fake.latency_ms = 5;
+    let mut rig = Rig::new(fake);
+    rig.net.set_radio_policy(Radio::Windows { every_s: 60, radio_off: true });
+    online(&mut rig);
+    rig.ack_published();
+    rig.run_until(2_000, |r| r.net.phase() == Phase::EndWindow);
+    // The modem drops the link as we close it: +QMTSTAT right behind +QMTCLOSE.
+    rig.fake().say("+QMTSTAT: 0,7");
+    rig.run_until(1_000, |r| matches!(r.net.phase(), Phase::Asleep { .. }));
+    rig.run(100);
+    assert!(matches!(rig.net.phase(), Phase::Asleep { until: 60_000 }), "{:?}", rig.net.phase());
+    assert_eq!(rig.notes(), [Note::Connected]);
+    assert_eq!(rig.fake().commands()[rig.fake().log.len() - 2..], ["AT+QMTCLOSE", "AT+CFUN"]);
+}
+
+#[test]
+fn switching_to_windows_while_online_counts_the_window_from_the_switch() {
+    let mut rig = Rig::new(FakeModem::new(IMEI));
+    online(&mut rig);
+    rig.run(300_000);
+    // Unacked (the boot event): the window may last WINDOW_MAX_MS from the switch, not from boot.
+    rig.net.set_radio_policy(Radio::Windows { every_s: 600, radio_off: true });
+    let at = rig.now;
+    rig.run(WINDOW_MAX_MS - 10);
+    assert_eq!(rig.net.phase(), Phase::Online);
+    rig.run(10);
+    assert_eq!(rig.fake().lines("AT+QMTCLOSE"), [(at + WINDOW_MAX_MS, "AT+QMTCLOSE=0".to_string())]);
+    // The boot opened the first "window": the next is `every_s` after it.
+    assert_eq!(rig.net.phase(), Phase::Asleep { until: 600_000 });
+    assert_eq!(rig.notes(), [Note::Connected]);
 }

@@ -40,6 +40,23 @@ pub enum Resolution {
     Bits12 = 0b11,
 }
 
+impl Resolution {
+    /// Conversion time in ms, typical (datasheet: 27.5, 55, 110, 220 ms), rounded up.
+    pub const fn conversion_ms(self) -> u32 {
+        match self {
+            Resolution::Bits9 => 28,
+            Resolution::Bits10 => 55,
+            Resolution::Bits11 => 110,
+            Resolution::Bits12 => 220,
+        }
+    }
+}
+
+/// Configuration bit SD: shutdown mode.
+const CONFIG_SD: u8 = 1 << 0;
+/// Configuration bit OS: one-shot conversion (written with SD = 1).
+const CONFIG_OS: u8 = 1 << 7;
+
 /// A temperature as the sensor reports it: the raw register, 1/256 °C per LSB (the low four
 /// bits are always zero; fewer bits carry data at lower resolutions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,6 +122,22 @@ impl<I2C: I2c> Tmp105<I2C> {
     /// comparator mode, fault queue 1.
     pub fn set_resolution(&mut self, resolution: Resolution) -> Result<(), I2C::Error> {
         let config = (resolution as u8) << 5;
+        self.i2c.write(self.address, &[Register::Configuration as u8, config])
+    }
+
+    /// Shuts the sensor down at the given resolution (configuration SD = 1): no conversions,
+    /// 0.1 µA instead of 50 µA; [`Tmp105::start_one_shot`] then converts once. The temperature
+    /// register keeps the last result.
+    pub fn shut_down(&mut self, resolution: Resolution) -> Result<(), I2C::Error> {
+        let config = (resolution as u8) << 5 | CONFIG_SD;
+        self.i2c.write(self.address, &[Register::Configuration as u8, config])
+    }
+
+    /// Starts one conversion while shut down (OS = 1 with SD = 1); the result is in the
+    /// temperature register after [`Resolution::conversion_ms`], and the sensor shuts down
+    /// again by itself.
+    pub fn start_one_shot(&mut self, resolution: Resolution) -> Result<(), I2C::Error> {
+        let config = CONFIG_OS | (resolution as u8) << 5 | CONFIG_SD;
         self.i2c.write(self.address, &[Register::Configuration as u8, config])
     }
 
@@ -181,6 +214,24 @@ mod tests {
         assert_eq!(sensor.configuration().unwrap(), 0x60);
         sensor.set_resolution(Resolution::Bits9).unwrap();
         sensor.release().done();
+    }
+
+    #[test]
+    fn shutdown_and_one_shot_write_sd_and_os() {
+        let expectations = [
+            // 12-bit, SD: 0b0110_0001.
+            Transaction::write(0x48, vec![0x01, 0x61]),
+            // OS too: 0b1110_0001.
+            Transaction::write(0x48, vec![0x01, 0xE1]),
+            Transaction::write(0x48, vec![0x01, 0x01]),
+        ];
+        let mut sensor = Tmp105::new(Mock::new(&expectations), DEFAULT_ADDRESS);
+        sensor.shut_down(Resolution::Bits12).unwrap();
+        sensor.start_one_shot(Resolution::Bits12).unwrap();
+        sensor.shut_down(Resolution::Bits9).unwrap();
+        sensor.release().done();
+        assert_eq!(Resolution::Bits12.conversion_ms(), 220);
+        assert_eq!(Resolution::Bits9.conversion_ms(), 28);
     }
 
     #[test]

@@ -175,13 +175,26 @@ impl FakeModem {
                 }
                 None => self.say("ERROR"),
             },
-            "AT+CFUN" => {
-                self.say("OK");
-                self.radio = args == ["1"];
-                if self.radio {
-                    self.say(if self.coverage { "+CEREG: 1" } else { "+CEREG: 2" });
+            // As the virtual modem: on, from off, registers (+CEREG: 1, here at once) or
+            // searches (+CEREG: 2); off says nothing but drops an open client (+QMTSTAT: 0,7);
+            // the same state again is just OK.
+            "AT+CFUN" => match args[..] {
+                ["1"] => {
+                    self.say("OK");
+                    if !self.radio {
+                        self.radio = true;
+                        self.say(if self.coverage { "+CEREG: 1" } else { "+CEREG: 2" });
+                    }
                 }
-            }
+                ["0"] => {
+                    self.say("OK");
+                    if self.radio {
+                        self.radio = false;
+                        self.drop_link(7);
+                    }
+                }
+                _ => self.say("ERROR"),
+            },
             "AT+CEREG?" => {
                 let stat = if !self.radio {
                     0
