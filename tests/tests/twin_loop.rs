@@ -8,7 +8,7 @@
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use twinbed::firmware::Variant;
+use twinbed::firmware::AppFlavour;
 use twinbed::net::NetDevice;
 use twinbed::scenario::{ground_truth, Backend, GroundTruth};
 use twinbed::testkit;
@@ -22,13 +22,15 @@ fn board() -> twinbed::Board {
 }
 
 /// The device app (no test mode: it samples until the run ends) on a network device with
-/// modem IMEI `imei`.
+/// modem IMEI `imei`. The build that stays online (no publish windows): these scenarios
+/// exercise the protocol (acks, replays, reconnects, desired state) as it runs while
+/// connected; the default build's windows are tested in `battery.rs`.
 fn device(backend: &Backend, imei: &str) -> NetDevice {
-    let fw = testkit::firmware(Variant::Device);
+    let app = testkit::app(AppFlavour::AlwaysOnline);
     let board = board();
     let mut m = Machine::new(&board).unwrap();
-    m.load_elf(&std::fs::read(&fw.app).unwrap()).unwrap();
-    let info = twinbed::elf::inspect(&fw.app).unwrap();
+    m.load_elf(&std::fs::read(&app).unwrap()).unwrap();
+    let info = twinbed::elf::inspect(&app).unwrap();
     let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
     NetDevice::new(m, imei, backend.broker(), info.sample_hook, sensor).unwrap()
 }
@@ -315,10 +317,9 @@ fn the_same_modem_serves_qemu_through_a_chardev_socket() {
     modem.set_imei("861234050000008").unwrap();
     let bridge = twinbed_modem::serve_chardev("127.0.0.1:0", modem, Box::new(link)).unwrap();
     let id = "d861234050000008";
-    let fw = testkit::firmware(Variant::Device);
     let cfg = twinbed_qemu::RunConfig {
         board: board(),
-        elf: fw.app.clone(),
+        elf: testkit::app(AppFlavour::AlwaysOnline),
         icount_shift: None,
         timeout: Duration::from_secs(60),
         sample_hook: None,

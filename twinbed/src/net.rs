@@ -45,6 +45,12 @@ pub trait Quiet {
     /// (`link().received`); an error if that does not happen in reasonable real time. `link`
     /// reads the link's counters now (they move while the host network works).
     fn wait_quiet(&mut self, device: &str, link: &dyn Fn() -> LinkCounters) -> Result<(), String>;
+
+    /// `device` has no MQTT session now (its modem is off or its link closed between publish
+    /// windows), and its sessions are clean: what the backend sent it until now can never
+    /// arrive, so later [`Quiet::wait_quiet`] calls stop waiting for it. `link` is the link's
+    /// counters now. Default: nothing to forget.
+    fn forget_undelivered(&mut self, _device: &str, _link: LinkCounters) {}
 }
 
 /// No backend to ask: waits a fixed real time (50 ms) for stragglers. Not deterministic; for
@@ -255,6 +261,13 @@ impl NetDevice {
     pub fn sync(&mut self, quiet: &mut dyn Quiet) -> Result<(), NetError> {
         let id = self.device_id();
         let link = &self.link;
+        // Sessions are clean: with no session, or a session that subscribed since the last sync
+        // point, what the twin sent before cannot arrive.
+        if self.modem.client_state() != twinbed_modem::ClientState::Connected
+            || self.modem_subscribes() != self.synced.1
+        {
+            quiet.forget_undelivered(&id, link.counters());
+        }
         quiet
             .wait_quiet(&id, &|| link.counters())
             .map_err(|why| NetError::NotQuiet { at_ms: self.now_ms(), why })?;

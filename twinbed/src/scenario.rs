@@ -32,7 +32,13 @@ pub struct Backend {
     rt: tokio::runtime::Runtime,
     twin: Option<Twin>,
     broker: SocketAddr,
+    /// Shared by every [`TwinQuiet`] of this backend (see [`Quiet::forget_undelivered`]).
+    forgotten: Forgotten,
 }
+
+/// Per device: (messages the twin had sent it, messages its link had received) when it last had
+/// no session; what the twin sent before that is not waited for.
+type Forgotten = Arc<std::sync::Mutex<std::collections::HashMap<String, (u64, u64)>>>;
 
 impl Backend {
     /// Starts the twin (and, by default, its embedded broker).
@@ -53,7 +59,7 @@ impl Backend {
                 .and_then(|mut a| a.next())
                 .ok_or_else(|| BackendError::Resolve(format!("{}:{}", b.host, b.port)))?,
         };
-        Ok(Backend { rt, twin: Some(twin), broker })
+        Ok(Backend { rt, twin: Some(twin), broker, forgotten: Forgotten::default() })
     }
 
     fn twin(&self) -> &Twin {
@@ -67,7 +73,11 @@ impl Backend {
 
     /// Waits for quiet through the twin's traffic counters (see [`TwinQuiet`]).
     pub fn quiet(&self) -> TwinQuiet {
-        TwinQuiet { traffic: self.twin().traffic().clone(), timeout: Duration::from_secs(20) }
+        TwinQuiet {
+            traffic: self.twin().traffic().clone(),
+            timeout: Duration::from_secs(20),
+            forgotten: self.forgotten.clone(),
+        }
     }
 
     /// A device's shadow.
@@ -119,6 +129,7 @@ impl Drop for Backend {
 pub struct TwinQuiet {
     traffic: Arc<Traffic>,
     timeout: Duration,
+    forgotten: Forgotten,
 }
 
 impl Quiet for TwinQuiet {
@@ -126,7 +137,14 @@ impl Quiet for TwinQuiet {
         let start = Instant::now();
         loop {
             let (t, l) = (self.traffic.device(device), link());
-            if t.received >= l.published && l.received >= t.published {
+            let (sent_before, received_before) = self
+                .forgotten
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(device)
+                .copied()
+                .unwrap_or((0, 0));
+            if t.received >= l.published && l.received + sent_before >= t.published + received_before {
                 return Ok(());
             }
             if start.elapsed() > self.timeout {
@@ -139,6 +157,11 @@ impl Quiet for TwinQuiet {
             // The twin's counters have a condition variable, the link's do not: look again soon.
             let _ = self.traffic.wait_until_blocking(Duration::from_millis(2), |s| s.device(device) != t);
         }
+    }
+
+    fn forget_undelivered(&mut self, device: &str, link: LinkCounters) {
+        let t = self.traffic.device(device);
+        self.forgotten.lock().unwrap_or_else(|p| p.into_inner()).insert(device.to_owned(), (t.published, link.received));
     }
 }
 

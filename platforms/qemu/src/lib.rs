@@ -517,6 +517,12 @@ fn is_qemu_error(line: &str) -> bool {
     (line.starts_with("qemu-system-") || line.starts_with("qemu: ")) && !line.contains(": warning: ")
 }
 
+/// Lines QEMU's own device models print to its stdout, which is also the console's serial
+/// (`-serial stdio`): not the guest's output, so they are dropped. QEMU 7.2's TMP105 model
+/// prints `tmp105_write: TMP105 shutdown` (a `printf` in hw/sensor/tmp105.c) when the guest
+/// sets the configuration's SD bit, as the reference app does at boot to convert one-shot.
+const QEMU_STDOUT_NOISE: &[&str] = &["tmp105_write: TMP105 shutdown"];
+
 fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Event>) {
     std::thread::spawn(move || {
         let mut r = BufReader::new(&*reader);
@@ -528,6 +534,9 @@ fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Event>) {
                 Ok(_) => {
                     while matches!(buf.last(), Some(b'\n' | b'\r')) {
                         buf.pop();
+                    }
+                    if QEMU_STDOUT_NOISE.iter().any(|n| buf == n.as_bytes()) {
+                        continue;
                     }
                     if tx.send(Event::Line(String::from_utf8_lossy(&buf).into_owned())).is_err() {
                         return;
