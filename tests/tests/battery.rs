@@ -46,6 +46,16 @@ fn week(elf: &std::path::Path, imei: &str) -> Measured {
     let g = ground_truth(&dev.readings, &backend.telemetry(&id).unwrap(), &backend.events(&id).unwrap());
     assert!(g.holds(), "ground truth broken: {g:#?}");
     assert!(g.readings >= 10_000, "a reading a minute for a week: {g:?}");
+    // The tickless clock keeps the period exactly once the desired interval is applied (in the
+    // first publish window, within the first minute).
+    let late: Vec<(u32, u32)> = dev
+        .readings
+        .windows(2)
+        .filter(|w| w[0].uptime_ms >= 60_000 && w[1].uptime_ms - w[0].uptime_ms != 60_000)
+        .map(|w| (w[0].uptime_ms, w[1].uptime_ms))
+        .take(5)
+        .collect();
+    assert!(late.is_empty(), "readings not 60 s apart: {late:?}");
     let shadow = backend.shadow(&id).unwrap().expect("the device reported");
     assert_eq!(shadow.reported.get("interval_s"), Some(&serde_json::json!(60)), "{shadow:?}");
     let report = dev.machine.energy().expect("mps2-an385 has power figures");
@@ -60,7 +70,8 @@ fn a_week_of_the_reference_app_keeps_the_battery_budget() {
     let table = energy::verdict_table(&checks);
     assert!(checks.iter().all(|c| c.ok), "budget breached:\n{table}\n{}", energy::energy_table(&m));
     // The modem is off between windows, the core in deep sleep: they dominate time.
-    let share = |state: &str| m.states.iter().find(|s| s.state == state).map_or(0.0, |s| s.seconds / m.seconds);
+    let share =
+        |state: &str| m.states.iter().find(|s| s.state == state).map_or(0.0, |s| s.seconds / m.seconds);
     assert!(share("modem off") > 0.99 && share("cpu deep-sleep") > 0.99, "{}", energy::energy_table(&m));
     insta::assert_snapshot!("week_energy_table", energy::energy_table(&m));
 }
@@ -80,6 +91,7 @@ fn the_energy_bug_build_breaches_the_budget_where_expected() {
         "{}",
         energy::verdict_table(&checks)
     );
-    let share = |state: &str| m.states.iter().find(|s| s.state == state).map_or(0.0, |s| s.seconds / m.seconds);
+    let share =
+        |state: &str| m.states.iter().find(|s| s.state == state).map_or(0.0, |s| s.seconds / m.seconds);
     assert!(share("modem idle") > 0.99, "{}", energy::energy_table(&m));
 }

@@ -249,8 +249,8 @@ pub fn verdict_table(checks: &[Check]) -> String {
             "| {} | {} {} | {} | {} |",
             c.key,
             c.rule,
-            fmt_num(c.limit),
-            fmt_num(c.measured),
+            fmt_limit(c.limit),
+            fmt_limit(c.measured),
             if c.ok { "ok" } else { "BREACH" }
         );
     }
@@ -283,6 +283,16 @@ pub fn energy_table(m: &Measured) -> String {
 }
 
 /// Four significant digits, no exponent for the sizes this deals with.
+/// As [`fmt_num`], but a non-zero value under 0.01 keeps three significant digits (a radio-on
+/// share of 0.00046 must not read as 0.000).
+fn fmt_limit(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 && v.is_finite() {
+        let digits = (2 - v.abs().log10().floor() as i32) as usize;
+        return format!("{v:.digits$}");
+    }
+    fmt_num(v)
+}
+
 fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
@@ -401,6 +411,9 @@ mod tests {
         let t = verdict_table(&checks);
         assert!(t.contains("| battery_life_days | >= 1200 | 1000 | BREACH |"), "{t}");
         assert!(t.contains("| average_current_ua | <= 150.0 | 100.0 | ok |"), "{t}");
+        // Small shares keep three significant digits.
+        let c = Check { key: "radio_on_share", rule: "<=", limit: 0.005, measured: 0.000_456_7, ok: true };
+        assert!(verdict_table(&[c]).contains("| radio_on_share | <= 0.00500 | 0.000457 | ok |"));
     }
 
     #[test]

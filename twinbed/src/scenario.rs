@@ -161,7 +161,10 @@ impl Quiet for TwinQuiet {
 
     fn forget_undelivered(&mut self, device: &str, link: LinkCounters) {
         let t = self.traffic.device(device);
-        self.forgotten.lock().unwrap_or_else(|p| p.into_inner()).insert(device.to_owned(), (t.published, link.received));
+        self.forgotten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(device.to_owned(), (t.published, link.received));
     }
 }
 

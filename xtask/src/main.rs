@@ -245,8 +245,10 @@ enum Bench {
     },
     /// Device-days simulated per wall-second: the reference app with its energy accounts, on
     /// the native engine, side by side alone and next to its twin (modem, embedded broker, twin,
-    /// sync points). Prints the energy figures of the run too. Runs itself as a release build.
-    /// Quick by default (6 h of device time); --full: 7 days.
+    /// sync points), sampling every second; then the budget run of budgets.toml: a week next
+    /// to the twin, sampling every 60 s. Prints the energy figures of each run too. Runs
+    /// itself as a release build. Quick by default (6 h of device time for the first two);
+    /// --full: 7 days for all three.
     #[command(after_help = "Examples:\n  cargo xtask bench battery\n  cargo xtask bench battery --full")]
     Battery {
         /// 7 days of device time instead of 6 hours.
@@ -287,7 +289,9 @@ fn main() -> ExitCode {
                     "--budget needs the native engine with the twin (the modem's energy comes from there)"
                 ))
             } else if interval.is_some() && (engine != Engine::Native || no_twin) {
-                Err(anyhow::anyhow!("--interval is set through the twin: it needs the native engine with the twin"))
+                Err(anyhow::anyhow!(
+                    "--interval is set through the twin: it needs the native engine with the twin"
+                ))
             } else if energy_bug && run.elf.is_some() {
                 Err(anyhow::anyhow!("--energy-bug builds the reference app: it cannot go with --elf"))
             } else if engine == Engine::Native && !no_twin {
@@ -601,7 +605,8 @@ fn emulate_with_twin(
         let mut out = stdout.lock();
         for line in console.lines() {
             let reading = twinbed::app::parse_reading(line);
-            let hide = long_run && reading.as_ref().is_some_and(|r| u64::from(r.uptime_ms) > SHOWN_SAMPLES_MS);
+            let hide =
+                long_run && reading.as_ref().is_some_and(|r| u64::from(r.uptime_ms) > SHOWN_SAMPLES_MS);
             readings.extend(reading);
             if !hide {
                 let _ = writeln!(out, "[{device}] {line}");
@@ -611,7 +616,11 @@ fn emulate_with_twin(
         if long_run && dev.now_ms() >= next_progress_ms {
             say(&format!(
                 "{device}: {} of {} of virtual time, {} readings, {:.1} s wall",
-                humanize(Duration::from_millis(dev.now_ms())),
+                if end_ms >= 2 * 86_400_000 {
+                    format!("{:.1} d", dev.now_ms() as f64 / 86_400_000.0)
+                } else {
+                    humanize(Duration::from_millis(dev.now_ms()))
+                },
                 humanize(duration),
                 readings.len(),
                 started.elapsed().as_secs_f64()
@@ -647,6 +656,9 @@ fn emulate_with_twin(
         transcript.len(),
         started.elapsed().as_secs_f64()
     ));
+    if g.stored_once == 0 && g.pending > 0 {
+        say("the reference app publishes in windows, every 15 minutes (or sooner when half its buffer waits), with its modem off in between: run longer (e.g. --duration 20m) to see its readings reach the twin");
+    }
     if let Some(path) = &json {
         let summary = NetSummary {
             device,
@@ -878,19 +890,40 @@ fn bench_battery(full: bool) -> Result<ExitCode> {
         bail!("the app stopped: {stop:?}");
     }
     let with_twin = started.elapsed().as_secs_f64();
-    let days = hours as f64 / 24.0;
     let messages = dev.take_transcript().len();
+
+    // The budget run of budgets.toml: a week, a sample every 60 s (a desired state).
+    let week_h = 7 * 24;
+    say(&format!("the reference app next to its twin for {week_h} h, a sample every 60 s (the budget run)"));
+    let mut m = twinbed_engine::Machine::new(&board)?;
+    m.load_elf(&data)?;
+    let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
+    let mut week =
+        twinbed::net::NetDevice::new(m, &imei_for("bench-week"), backend.broker(), info.sample_hook, sensor)?;
+    backend.set_desired(&week.device_id(), 0, serde_json::json!({ "interval_s": 60 }))?;
+    let started = std::time::Instant::now();
+    let stop =
+        week.run(week_h * 3600 * u64::from(board.clock_hz), &mut quiet, &mut |r| Some(temperature(r.index)))?;
+    let _ = week.take_console();
+    if stop != twinbed_engine::Stop::Budget {
+        bail!("the app stopped: {stop:?}");
+    }
+    let week_wall = started.elapsed().as_secs_f64();
+
     println!();
     println!("| run | device time | wall | device-days per wall-second | average current | projected battery life |");
     println!("|---|---|---|---|---|---|");
-    for (name, wall, energy) in
-        [("app alone", alone, alone_energy), ("app + modem + twin", with_twin, dev.machine.energy())]
-    {
+    for (name, h, wall, energy) in [
+        ("app alone, a sample every second", hours, alone, alone_energy),
+        ("app + modem + twin, a sample every second", hours, with_twin, dev.machine.energy()),
+        ("app + modem + twin, a sample every 60 s", week_h, week_wall, week.machine.energy()),
+    ] {
         let (avg, life) = energy.map_or(("-".to_owned(), "-".to_owned()), |e| {
             let m = twinbed::energy::measured(&e, 0);
             (format!("{:.1} µA", m.average_current_ua()), format!("{:.0} days", m.battery_life_days()))
         });
-        println!("| {name} | {hours} h | {wall:.2} s | {:.2} | {avg} | {life} |", days / wall.max(1e-9));
+        let d = h as f64 / 24.0;
+        println!("| {name} | {h} h | {wall:.2} s | {:.2} | {avg} | {life} |", d / wall.max(1e-9));
     }
     println!();
     println!(
