@@ -325,31 +325,38 @@ pub mod testkit {
     /// Samples the test-mode app takes before exiting, in every test.
     pub const TEST_SAMPLES: u32 = 5;
 
+    /// The value cached under `key`, or `build`'s, kept for the rest of the process.
+    fn once_per<K: PartialEq + Copy, V: Clone>(
+        cache: &OnceLock<Mutex<Vec<(K, V)>>>,
+        key: K,
+        build: impl FnOnce() -> V,
+    ) -> V {
+        let mut built = cache.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, v)) = built.iter().find(|(k, _)| *k == key) {
+            return v.clone();
+        }
+        let v = build();
+        built.push((key, v.clone()));
+        v
+    }
+
     /// The firmware ELFs of `variant`, built once per test process. Panics with the build error:
     /// a test cannot go on without them.
     pub fn firmware(variant: Variant) -> Firmware {
         static BUILT: OnceLock<Mutex<Vec<(Variant, Firmware)>>> = OnceLock::new();
-        let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, fw)) = built.iter().find(|(v, _)| *v == variant) {
-            return fw.clone();
-        }
-        let fw = firmware::build(variant, &mut |m| eprintln!("testkit: {m}"))
-            .unwrap_or_else(|e| panic!("building the firmware ({variant:?}) failed: {e}"));
-        built.push((variant, fw.clone()));
-        fw
+        once_per(&BUILT, variant, || {
+            firmware::build(variant, &mut |m| eprintln!("testkit: {m}"))
+                .unwrap_or_else(|e| panic!("building the firmware ({variant:?}) failed: {e}"))
+        })
     }
 
     /// The reference app in `flavour` ([`firmware::AppFlavour`]), built once per test process.
     pub fn app(flavour: firmware::AppFlavour) -> std::path::PathBuf {
         static BUILT: OnceLock<Mutex<Vec<(firmware::AppFlavour, std::path::PathBuf)>>> = OnceLock::new();
-        let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, elf)) = built.iter().find(|(f, _)| *f == flavour) {
-            return elf.clone();
-        }
-        let elf = firmware::build_app(flavour, &mut |m| eprintln!("testkit: {m}"))
-            .unwrap_or_else(|e| panic!("building the app ({flavour:?}) failed: {e}"));
-        built.push((flavour, elf.clone()));
-        elf
+        once_per(&BUILT, flavour, || {
+            firmware::build_app(flavour, &mut |m| eprintln!("testkit: {m}"))
+                .unwrap_or_else(|e| panic!("building the app ({flavour:?}) failed: {e}"))
+        })
     }
 
     /// The A/B firmware (bootloader, slot-linked test-mode apps of 2 samples), built once
