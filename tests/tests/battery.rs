@@ -13,7 +13,7 @@ use twinbed::firmware::AppFlavour;
 use twinbed::net::NetDevice;
 use twinbed::scenario::{ground_truth, Backend};
 use twinbed::testkit;
-use twinbed_engine::{Machine, Stop};
+use twinbed_engine::Stop;
 
 /// Cycles per virtual second on mps2-an385.
 const SECOND: u64 = 25_000_000;
@@ -29,11 +29,7 @@ fn budget() -> Budget {
 fn week(elf: &std::path::Path, imei: &str) -> Measured {
     let board = twinbed::Board::builtin("mps2-an385").unwrap();
     let backend = Backend::start(Default::default()).unwrap();
-    let mut m = Machine::new(&board).unwrap();
-    m.load_elf(&std::fs::read(elf).unwrap()).unwrap();
-    let info = twinbed::elf::inspect(elf).unwrap();
-    let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
-    let mut dev = NetDevice::new(m, imei, backend.broker(), info.sample_hook, sensor).unwrap();
+    let mut dev = NetDevice::boot(&board, elf, imei, backend.broker()).unwrap();
     let id = dev.device_id();
     backend.set_desired(&id, 0, serde_json::json!({ "interval_s": 60 })).unwrap();
     let mut quiet = backend.quiet();

@@ -12,7 +12,7 @@ use twinbed::firmware::AppFlavour;
 use twinbed::net::NetDevice;
 use twinbed::scenario::{ground_truth, Backend, GroundTruth};
 use twinbed::testkit;
-use twinbed_engine::{Machine, Stop};
+use twinbed_engine::Stop;
 
 /// Cycles per virtual second on mps2-an385.
 const SECOND: u64 = 25_000_000;
@@ -26,13 +26,7 @@ fn board() -> twinbed::Board {
 /// exercise the protocol (acks, replays, reconnects, desired state) as it runs while
 /// connected; the default build's windows are tested in `battery.rs`.
 fn device(backend: &Backend, imei: &str) -> NetDevice {
-    let app = testkit::app(AppFlavour::AlwaysOnline);
-    let board = board();
-    let mut m = Machine::new(&board).unwrap();
-    m.load_elf(&std::fs::read(&app).unwrap()).unwrap();
-    let info = twinbed::elf::inspect(&app).unwrap();
-    let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
-    NetDevice::new(m, imei, backend.broker(), info.sample_hook, sensor).unwrap()
+    NetDevice::boot(&board(), &testkit::app(AppFlavour::AlwaysOnline), imei, backend.broker()).unwrap()
 }
 
 /// A deterministic temperature: a slow ramp with steps, so some windows fall in the deadband

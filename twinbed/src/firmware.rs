@@ -118,6 +118,15 @@ pub fn clean_command(program: &str, dir: &Path) -> Command {
     c
 }
 
+/// Runs a firmware `cargo build` (its output goes to this process's stderr).
+fn run_cargo(cmd: &mut Command, dir: &Path) -> Result<(), BuildError> {
+    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
+    if !status.success() {
+        return Err(BuildError::Cargo { dir: dir.to_owned(), status });
+    }
+    Ok(())
+}
+
 /// Installs the firmware's Rust target if the pinned toolchain lacks it, telling `log` so.
 pub fn ensure_target(log: &mut dyn FnMut(&str)) -> Result<(), BuildError> {
     let root = repo_root();
@@ -173,10 +182,7 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
     if let Variant::Test { samples } = variant {
         cmd.args(["--features", "twinbed-app/test-mode"]).env("TWINBED_SAMPLES", samples.to_string());
     }
-    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
-    if !status.success() {
-        return Err(BuildError::Cargo { dir, status });
-    }
+    run_cargo(&mut cmd, &dir)?;
     let out = target_dir.join(TARGET).join("release");
     Ok(Firmware { app: out.join("app"), panic: out.join("panic"), dir: out })
 }
@@ -219,10 +225,7 @@ pub fn build_app(flavour: AppFlavour, log: &mut dyn FnMut(&str)) -> Result<PathB
             cmd.args(["--features", "twinbed-app/energy-bug"]);
         }
     }
-    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
-    if !status.success() {
-        return Err(BuildError::Cargo { dir, status });
-    }
+    run_cargo(&mut cmd, &dir)?;
     Ok(target_dir.join(TARGET).join("release").join("app"))
 }
 
@@ -258,10 +261,7 @@ pub fn build_ab(samples: u32, log: &mut dyn FnMut(&str)) -> Result<AbFirmware, B
         if !features.is_empty() {
             cmd.args(["--features", features]);
         }
-        let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
-        if !status.success() {
-            return Err(BuildError::Cargo { dir: dir.clone(), status });
-        }
+        run_cargo(&mut cmd, &dir)?;
         Ok(target_dir.join(TARGET).join(profile))
     };
     let boot = build("twinbed-boot", "boot", "boot", "", "boot")?.join("boot");
@@ -311,10 +311,7 @@ pub fn build_bench(sizes: BenchSizes, log: &mut dyn FnMut(&str)) -> Result<Bench
         .arg(&target_dir)
         .env("TWINBED_BENCH_KIB", sizes.kib.to_string())
         .env("TWINBED_BENCH_HOURS", sizes.hours.to_string());
-    let status = cmd.status().map_err(|source| BuildError::Spawn { tool: "cargo".into(), source })?;
-    if !status.success() {
-        return Err(BuildError::Cargo { dir, status });
-    }
+    run_cargo(&mut cmd, &dir)?;
     let out = target_dir.join(TARGET).join("release");
     Ok(BenchFirmware { cpu: out.join("bench-cpu"), duty: out.join("bench-duty"), sizes })
 }

@@ -152,6 +152,20 @@ pub enum NetError {
     /// The board has no UART for the modem.
     #[error("the board has no UART{0} for the modem")]
     NoUart(u8),
+    /// The firmware could not be read.
+    #[error("cannot read the firmware {path}: {source}")]
+    Read {
+        /// The ELF.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The firmware is not an ELF the tools can use.
+    #[error(transparent)]
+    Elf(#[from] crate::elf::ElfError),
+    /// The machine could not be built or loaded.
+    #[error(transparent)]
+    Machine(#[from] twinbed_engine::MachineError),
 }
 
 /// A reading the firmware took, as the emulator saw it at the sample hook (ground truth).
@@ -190,6 +204,24 @@ pub struct NetDevice {
 }
 
 impl NetDevice {
+    /// The ELF at `elf` on a new machine of `board`, with its modem (IMEI `imei`) linked to
+    /// `broker`: the ELF's sample hook and the board's TMP105 (if it has one) wired up as
+    /// [`NetDevice::new`] wants them.
+    pub fn boot(
+        board: &twinbed_board::Board,
+        elf: &std::path::Path,
+        imei: &str,
+        broker: SocketAddr,
+    ) -> Result<Self, NetError> {
+        let data = std::fs::read(elf)
+            .map_err(|source| NetError::Read { path: elf.display().to_string(), source })?;
+        let mut machine = Machine::new(board)?;
+        machine.load_elf(&data)?;
+        let info = crate::elf::inspect(elf)?;
+        let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
+        Self::new(machine, imei, broker, info.sample_hook, sensor)
+    }
+
     /// `machine` (firmware loaded, reset) with a modem of IMEI `imei` whose link goes to the
     /// broker at `broker`. `sample_hook` is the firmware's `twinbed_sample_hook` (readings are
     /// recorded there), `sensor` the name of the temperature sensor device.

@@ -542,12 +542,7 @@ fn emulate_with_twin(
         backend.broker(),
         db.as_ref().map_or("in memory".to_owned(), |p| p.display().to_string())
     ));
-    let mut m = twinbed_engine::Machine::new(&board)?;
-    m.load_elf(&std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?)?;
-    let info = twinbed::elf::inspect(&elf)?;
-    let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
-    let mut dev =
-        twinbed::net::NetDevice::new(m, &imei_for(device), backend.broker(), info.sample_hook, sensor)?;
+    let mut dev = twinbed::net::NetDevice::boot(&board, &elf, &imei_for(device), backend.broker())?;
     let id = dev.device_id();
     if let Some(secs) = interval {
         let version = backend.shadow(&id)?.map_or(0, |s| s.version);
@@ -876,46 +871,41 @@ fn bench_battery(full: bool) -> Result<ExitCode> {
     let alone = started.elapsed().as_secs_f64();
     let alone_energy = m.energy();
 
-    say(&format!("the reference app next to its twin for {hours} h of device time"));
     let backend = twinbed::scenario::Backend::start(Default::default()).context("starting the twin")?;
-    let mut m = twinbed_engine::Machine::new(&board)?;
-    m.load_elf(&data)?;
-    let mut dev =
-        twinbed::net::NetDevice::new(m, &imei_for("bench"), backend.broker(), info.sample_hook, sensor)?;
     let mut quiet = backend.quiet();
-    let started = std::time::Instant::now();
-    let stop = dev.run(cycles, &mut quiet, &mut |r| Some(temperature(r.index)))?;
-    let _ = dev.take_console();
-    if stop != twinbed_engine::Stop::Budget {
-        bail!("the app stopped: {stop:?}");
-    }
-    let with_twin = started.elapsed().as_secs_f64();
+    // The app next to its twin for `hours`, sampling every `interval_s` (a desired state) if
+    // given: the device and the wall time.
+    let mut with_twin =
+        |imei: &str, hours: u64, interval_s: Option<u32>| -> Result<(twinbed::net::NetDevice, f64)> {
+            let mut dev = twinbed::net::NetDevice::boot(&board, &elf, &imei_for(imei), backend.broker())?;
+            if let Some(secs) = interval_s {
+                backend.set_desired(&dev.device_id(), 0, serde_json::json!({ "interval_s": secs }))?;
+            }
+            let started = std::time::Instant::now();
+            let cycles = hours * 3600 * u64::from(board.clock_hz);
+            let stop = dev.run(cycles, &mut quiet, &mut |r| Some(temperature(r.index)))?;
+            let _ = dev.take_console();
+            if stop != twinbed_engine::Stop::Budget {
+                bail!("the app stopped: {stop:?}");
+            }
+            Ok((dev, started.elapsed().as_secs_f64()))
+        };
+
+    say(&format!("the reference app next to its twin for {hours} h of device time"));
+    let (mut dev, with_twin_wall) = with_twin("bench", hours, None)?;
     let messages = dev.take_transcript().len();
 
     // The budget run of budgets.toml: a week, a sample every 60 s (a desired state).
     let week_h = 7 * 24;
     say(&format!("the reference app next to its twin for {week_h} h, a sample every 60 s (the budget run)"));
-    let mut m = twinbed_engine::Machine::new(&board)?;
-    m.load_elf(&data)?;
-    let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
-    let mut week =
-        twinbed::net::NetDevice::new(m, &imei_for("bench-week"), backend.broker(), info.sample_hook, sensor)?;
-    backend.set_desired(&week.device_id(), 0, serde_json::json!({ "interval_s": 60 }))?;
-    let started = std::time::Instant::now();
-    let stop =
-        week.run(week_h * 3600 * u64::from(board.clock_hz), &mut quiet, &mut |r| Some(temperature(r.index)))?;
-    let _ = week.take_console();
-    if stop != twinbed_engine::Stop::Budget {
-        bail!("the app stopped: {stop:?}");
-    }
-    let week_wall = started.elapsed().as_secs_f64();
+    let (week, week_wall) = with_twin("bench-week", week_h, Some(60))?;
 
     println!();
     println!("| run | device time | wall | device-days per wall-second | average current | projected battery life |");
     println!("|---|---|---|---|---|---|");
     for (name, h, wall, energy) in [
         ("app alone, a sample every second", hours, alone, alone_energy),
-        ("app + modem + twin, a sample every second", hours, with_twin, dev.machine.energy()),
+        ("app + modem + twin, a sample every second", hours, with_twin_wall, dev.machine.energy()),
         ("app + modem + twin, a sample every 60 s", week_h, week_wall, week.machine.energy()),
     ] {
         let (avg, life) = energy.map_or(("-".to_owned(), "-".to_owned()), |e| {
@@ -928,7 +918,7 @@ fn bench_battery(full: bool) -> Result<ExitCode> {
     println!();
     println!(
         "with the twin vs alone: {:.2}x the wall time ({messages} MQTT messages, {} readings)",
-        with_twin / alone.max(1e-9),
+        with_twin_wall / alone.max(1e-9),
         dev.readings.len()
     );
     Ok(ExitCode::SUCCESS)

@@ -165,10 +165,12 @@ pub fn reached(now_ms: u32, deadline_ms: u32) -> bool {
 /// (its pending bit cleared first) and ends the sleep: the program's `DefaultHandler` passes
 /// it to [`on_wake_interrupt`], which disables it again; the caller then looks at its device.
 ///
-/// Interrupts stay enabled around the WFI. The usual idiom (WFI with PRIMASK set, which wakes
-/// on an interrupt PRIMASK holds back, B1.5.19) does not work on QEMU 7.2: there the core woke
-/// a whole alarm period late. So an interrupt between the last check and the WFI is taken
-/// before it, and the WFI sleeps to the next wake-up. The alarm cannot do that: it is armed
+/// Interrupts stay enabled around the WFI, so an interrupt between the last check and the WFI
+/// is taken before it, and the WFI sleeps to the next wake-up. (NOT FINISHED: the usual idiom,
+/// WFI with PRIMASK set, which wakes on an interrupt PRIMASK holds back, B1.5.19, closes that
+/// race. It seemed not to work on QEMU 7.2, but the late wake-ups were QEMU's, fixed by the
+/// kick (module docs); with the kick it works on both engines. Adopting it changes the battery
+/// figures and their snapshot, so it waits for its own change.) The alarm cannot do that: it is armed
 /// at least [`MIN_ALARM_US`] ahead, a few instructions before the WFI. A byte from the modem in
 /// that window waits for the next wake-up (at most the deadline; the modem client polls every
 /// 10 ms while it waits for an answer).
