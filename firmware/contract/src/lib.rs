@@ -1,0 +1,16 @@
+//! The contract between twinbed's firmware and its emulator: every fact both sides must agree
+//! on, defined once. The firmware (BSP, bootloader, app) and the host (engine models, the
+//! `twinbed` library) both depend on this crate by path; it is `no_std` and has no
+//! dependencies, so either side can use it anywhere.
+//!
+//! A constant that appears here must not be written again elsewhere in the tree: use it from
+//! here (or generate from it, as the BSP's build script generates the linker script's memory
+//! regions from [`layout`]).
+#![no_std]
+
+pub mod fuel_gauge;
+pub mod hook;
+pub mod layout;
+pub mod nor_flash;
+pub mod ota_feed;
+pub mod version;
