@@ -217,15 +217,9 @@ pub struct Telemetry {
     pub mean: i32,
 }
 
-/// An A/B image slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Slot {
-    /// `"a"`.
-    A,
-    /// `"b"`.
-    B,
-}
+/// An A/B image slot: the contract's, the one the firmware reports. On the wire `"a"` / `"b"`
+/// (written and parsed here).
+pub use twinbed_contract::version::Slot;
 
 /// What an event says.
 #[derive(Clone, Debug, PartialEq, Eq)]

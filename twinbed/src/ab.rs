@@ -2,20 +2,21 @@
 //! power-cut sweep ([`crate::sweep`]) and tools share: slot images signed with the development
 //! key, a device with the bootloader and a factory image, and one boot of it.
 //!
-//! The firmware side of the layout is `twinbed_bsp::map::ab` and `firmware/bsp/build.rs`
-//! (another workspace, another target): keep the three in step.
+//! The layout is the contract's ([`twinbed_contract::layout`]), the same the firmware's BSP
+//! links programs for and the bootloader reads.
 
 use crate::firmware::AbFirmware;
 use crate::image::{read_payload, sign_payload, signing_key, ImageError, Trailer, HEADER_SIZE};
 use std::path::Path;
+use twinbed_contract::layout;
 use twinbed_engine::{Machine, Stop};
 
 /// Slot A's first address.
-pub const SLOT_A: u32 = 0x0002_0000;
+pub const SLOT_A: u32 = layout::SLOT_A.start;
 /// Slot B's first address.
-pub const SLOT_B: u32 = 0x000A_0000;
+pub const SLOT_B: u32 = layout::SLOT_B.start;
 /// Size of each slot.
-pub const SLOT_SIZE: u32 = 0x0008_0000;
+pub const SLOT_SIZE: u32 = layout::SLOT_SIZE;
 
 /// Virtual time a boot may take before it counts as hung (10 s at 25 MHz).
 pub const BOOT_BUDGET: u64 = 250_000_000;

@@ -7,7 +7,8 @@
 //! each image linked for its own slot, nothing is ever copied or swapped; the newest valid image
 //! boots; a new image boots once on trial and must confirm itself, or the next boot reverts it.
 //! The image format and its verification are not here: the bootloader passes a verifier as an
-//! [`ImageCheck`] (the MCUboot-format crate `mcuimage` will be one).
+//! [`ImageCheck`] (`firmware/boot` verifies MCUboot images with the `mcuimage` crate; the host
+//! tests check the toy format of the `testing` module).
 //!
 //! # Slot layout
 //!
@@ -176,7 +177,6 @@ pub mod layout;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trailer;
-mod version;
 
 pub use app::{
     confirm, erase_for_image, erase_slot, mark_pending, provision_confirmed, state, trailer, Error, Operation,
@@ -185,7 +185,7 @@ pub use boot::{select, BootChoice, BootError, ImageCheck};
 pub use event::{Event, Events, FlashOp, RevertReason};
 pub use layout::{Field, Layout, LayoutError};
 pub use trailer::{Mark, SlotState, Trailer};
-pub use version::{Slot, Version};
+pub use twinbed_contract::version::{Slot, Version};
 
 #[doc(no_inline)]
 pub use embedded_storage::nor_flash::NorFlash;

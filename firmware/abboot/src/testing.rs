@@ -3,7 +3,10 @@
 //!
 //! Like MCUboot's `sim/simflash`, [`StrictFlash`] refuses what real NOR flash would not do,
 //! and panics when asked to: a panic there is a bug in the code under test, never a condition
-//! to handle. Every random choice is drawn from a seed ([`Rng`]), so a failure replays.
+//! to handle. Every random choice is drawn from a seed ([`Rng`]), so a failure replays, and a
+//! cut operation tears as the contract's NOR physics say (`twinbed_contract::tear`, the same
+//! function the engine's flash controller model uses): a seed tears the same bits here and
+//! there.
 
 extern crate alloc;
 
@@ -13,31 +16,11 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use twinbed_contract::tear;
 
-/// SplitMix64: a tiny seeded generator (enough to choose torn bits and test data).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// From a seed.
-    pub const fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A random byte.
-    pub fn next_u8(&mut self) -> u8 {
-        self.next_u64() as u8
-    }
-}
+/// The seeded generator of these doubles (torn bits, test data): the contract's SplitMix64,
+/// the one the engine's flash model and the other host tests draw from.
+pub type Rng = twinbed_contract::rng::SplitMix64;
 
 /// Operation counts of a [`StrictFlash`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -145,20 +128,16 @@ impl<const W: usize, const E: usize> StrictFlash<W, E> {
         self.stats.erases += 1;
     }
 
-    /// A torn program of one unit: a random subset of the bits that were to go from 1 to 0 do.
-    fn tear_program(&mut self, offset: usize, data: &[u8], rng: &mut Rng) {
-        for (m, d) in self.mem[offset..offset + data.len()].iter_mut().zip(data) {
-            let to_clear = *m & !d;
-            *m &= !(to_clear & rng.next_u8());
-        }
+    /// A torn program of one unit: a random subset (drawn from `seed`) of the bits that were to
+    /// go from 1 to 0 do, as the contract's NOR physics (and the engine's flash model) tear it.
+    fn tear_program(&mut self, offset: usize, data: &[u8], seed: u64) {
+        tear::program(&mut self.mem[offset..offset + data.len()], data, seed);
         self.stats.torn += 1;
     }
 
-    /// A torn erase of one sector: a random subset of the 0 bits go to 1.
-    fn tear_erase(&mut self, offset: usize, rng: &mut Rng) {
-        for m in &mut self.mem[offset..offset + E] {
-            *m |= !*m & rng.next_u8();
-        }
+    /// A torn erase of one sector: a random subset (drawn from `seed`) of the 0 bits go to 1.
+    fn tear_erase(&mut self, offset: usize, seed: u64) {
+        tear::erase(&mut self.mem[offset..offset + E], seed);
         self.stats.torn += 1;
     }
 }
@@ -278,10 +257,11 @@ impl<'a, const W: usize, const E: usize> PowerCut<'a, W, E> {
         Ok(false)
     }
 
-    fn rng(&self) -> Option<Rng> {
+    /// The seed of the torn operation, if it tears.
+    fn tear_seed(&self) -> Option<u64> {
         match self.tear {
             Tear::Clean => None,
-            Tear::Seeded(seed) => Some(Rng::new(seed)),
+            Tear::Seeded(seed) => Some(seed),
         }
     }
 }
@@ -318,8 +298,8 @@ impl<const W: usize, const E: usize> NorFlash for PowerCut<'_, W, E> {
         self.flash.stats.erase_calls += 1;
         for s in (from as usize..to as usize).step_by(E) {
             if self.cutting()? {
-                if let Some(mut rng) = self.rng() {
-                    self.flash.tear_erase(s, &mut rng);
+                if let Some(seed) = self.tear_seed() {
+                    self.flash.tear_erase(s, seed);
                 }
                 return Err(PowerLost);
             }
@@ -337,8 +317,8 @@ impl<const W: usize, const E: usize> NorFlash for PowerCut<'_, W, E> {
         for (i, unit) in bytes.chunks(W).enumerate() {
             let at = offset as usize + i * W;
             if self.cutting()? {
-                if let Some(mut rng) = self.rng() {
-                    self.flash.tear_program(at, unit, &mut rng);
+                if let Some(seed) = self.tear_seed() {
+                    self.flash.tear_program(at, unit, seed);
                 }
                 return Err(PowerLost);
             }

@@ -96,8 +96,8 @@ fn main() -> ! {
     };
 
     // The modem client's buffers live as long as `main`, which never returns.
-    let mut rx = [0u8; netlink::RX_BUFFER];
-    let mut tx = [0u8; netlink::TX_BUFFER];
+    let mut rx = [0u8; uplink::RX_BUFFER];
+    let mut tx = [0u8; uplink::TX_BUFFER];
     let mut link =
         net::Link::start(&mut rx, &mut tx, boot, confirmed, SAMPLE_PERIOD_MS / 1000, PUBLISH_EVERY_S);
 
@@ -158,22 +158,21 @@ unsafe fn DefaultHandler(irqn: i16) {
 
 /// Reports the slot this image runs from, and confirms it if it runs on trial and is healthy;
 /// true if this boot confirmed it (the app reports a `confirm` event).
-fn update_status(slot: char, healthy: bool) -> bool {
-    let own = if slot == 'A' { abboot::Slot::A } else { abboot::Slot::B };
+fn update_status(slot: abboot::Slot, healthy: bool) -> bool {
     let layout = abboot::Layout::new(map::ab::SLOT_A, map::ab::SLOT_B);
     let Some(mut flash) = Flash::take() else {
         println!("update: slot {slot}; no flash controller, slot state unknown");
         return false;
     };
     let mut confirmed = false;
-    match abboot::state(&mut flash, &layout, own) {
+    match abboot::state(&mut flash, &layout, slot) {
         Ok(abboot::SlotState::Trial) => {
             let healthy = healthy && cfg!(not(feature = "fail-health-check"));
             if !healthy {
                 println!("update: slot {slot} on trial, health check FAILED: not confirming (the next boot reverts it)");
                 return false;
             }
-            match abboot::confirm(&mut flash, &layout, own) {
+            match abboot::confirm(&mut flash, &layout, slot) {
                 Ok(()) => {
                     println!("update: slot {slot} on trial, health check passed: confirmed");
                     confirmed = true;
@@ -184,6 +183,6 @@ fn update_status(slot: char, healthy: bool) -> bool {
         Ok(state) => println!("update: running from slot {slot} ({state})"),
         Err(e) => println!("update: slot {slot}, state unreadable: {e:?}"),
     }
-    ota::run(own, &mut flash, &layout);
+    ota::run(slot, &mut flash, &layout);
     confirmed
 }

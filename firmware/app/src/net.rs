@@ -1,5 +1,5 @@
-//! Telemetry over the cellular modem on UART1: the board's side of `netlink::Net` (the state
-//! machine, host-tested in firmware/netlink). This module finds the boot id, the slot and the
+//! Telemetry over the cellular modem on UART1: the board's side of `uplink::Net` (the state
+//! machine, host-tested in firmware/uplink). This module finds the boot id, the slot and the
 //! version, prints the state machine's notes as `net:` lines, and sleeps between samples
 //! without missing what the modem sends.
 //!
@@ -9,12 +9,12 @@
 //! one short line per state change (connected, offline, link lost, desired applied, dropped
 //! records), never one per publish.
 
-use netlink::{boot_id, Identity, Net, Note, Phase, Radio};
 use telemetry::{Slot, Version};
 use twinbed_bsp::clock::{self, Depth};
 use twinbed_bsp::flash::Flash;
 use twinbed_bsp::modem_uart::ModemUart;
 use twinbed_bsp::{image, map, println};
+use uplink::{boot_id, Identity, Net, Note, Phase, Radio};
 
 /// The version of this build as the `boot` event reports it when the image has no MCUboot
 /// header to read it from (a plain build): `CARGO_PKG_VERSION`, `major.minor.patch`.
@@ -33,7 +33,7 @@ const PKG_VERSION: Version = {
     Version::new(parts[0] as u8, parts[1] as u8, parts[2] as u16, 0)
 };
 
-/// This boot's id from the flash log (`netlink::boot_id`), or 0 and why it could not be kept.
+/// This boot's id from the flash log (`uplink::boot_id`), or 0 and why it could not be kept.
 ///
 /// Called before the A/B status and the OTA agent: a trial boot thus writes its boot id
 /// before it confirms, and the confirm stays the last flash operation of an update (what the
@@ -55,11 +55,10 @@ pub fn boot_id() -> (u32, Option<&'static str>) {
 /// The slot this image runs from and its version: from its MCUboot header when it was linked
 /// for a slot (the header sits right before the code), else slot A and [`PKG_VERSION`].
 fn slot_and_version() -> (Slot, Version) {
-    let (slot, start) = match map::ab::LINKED_SLOT {
-        Some('A') => (Slot::A, map::ab::SLOT_A.start),
-        Some(_) => (Slot::B, map::ab::SLOT_B.start),
-        None => return (Slot::A, PKG_VERSION),
+    let Some(slot) = map::ab::LINKED_SLOT else {
+        return (Slot::A, PKG_VERSION);
     };
+    let start = map::ab::slot(slot).start;
     let mut header = [0u8; mcuimage::IMAGE_HEADER_SIZE];
     for (i, b) in header.iter_mut().enumerate() {
         // SAFETY: the slot is mapped memory (SSRAM1, flash offsets equal addresses on this
@@ -67,10 +66,7 @@ fn slot_and_version() -> (Slot, Version) {
         *b = unsafe { core::ptr::read_volatile((start as usize + i) as *const u8) };
     }
     match mcuimage::ImageHeader::parse(&header) {
-        Ok(h) => {
-            let v = h.version;
-            (slot, Version::new(v.major, v.minor, v.revision, v.build_num))
-        }
+        Ok(h) => (slot, h.version),
         Err(_) => (slot, PKG_VERSION),
     }
 }
@@ -130,8 +126,8 @@ impl<'b> Link<'b> {
                     let id = self.net.identity();
                     println!(
                         "net: connected to {}:{} as {} (boot {}, {} records to send)",
-                        netlink::BROKER_HOST,
-                        netlink::BROKER_PORT,
+                        uplink::BROKER_HOST,
+                        uplink::BROKER_PORT,
                         self.net.device_id(),
                         id.boot,
                         self.net.outbox().len()

@@ -80,8 +80,7 @@ fn check(flash: &mut Flash, _slot: abboot::Slot, area: Range<u32>) -> Result<abb
     if !(map::RAM_BASE..=map::RAM_BASE + map::RAM_SIZE).contains(&sp) {
         return Err(Reject::WrongBoard(sp));
     }
-    let v = image.version();
-    Ok(abboot::Version { major: v.major, minor: v.minor, revision: v.revision, build: v.build_num })
+    Ok(image.version())
 }
 
 fn fail() -> ! {

@@ -30,37 +30,26 @@ pub const FUEL_GAUGE: usize = 0x4003_2000;
 pub const FLASH_IRQ: u32 = 31;
 
 /// The A/B update layout of SSRAM1, the flash the [`crate::flash`] controller programs (flash
-/// offsets equal addresses: the flash starts at 0). `firmware/bsp/build.rs` links programs for
-/// these places (`TWINBED_SLOT=boot|a|b`); keep the two in step.
+/// offsets equal addresses: the flash starts at 0): the contract's
+/// [`twinbed_contract::layout`], which `firmware/bsp/build.rs` also links programs for
+/// (`TWINBED_SLOT=boot|a|b`), plus the slot this program was linked for.
 pub mod ab {
-    use core::ops::Range;
+    pub use twinbed_contract::layout::{
+        code, slot, BOOT, HEADER, PAGE, SLOT_A, SLOT_B, SLOT_SIZE, TRAILER_PAGE,
+    };
+    use twinbed_contract::version::Slot;
 
-    /// The bootloader.
-    pub const BOOT: Range<u32> = 0x0000_0000..0x0002_0000;
-    /// Slot A (512 KiB): an MCUboot image (header, code, TLVs), its trailer in the last bytes.
-    pub const SLOT_A: Range<u32> = 0x0002_0000..0x000A_0000;
-    /// Slot B (512 KiB).
-    pub const SLOT_B: Range<u32> = 0x000A_0000..0x0012_0000;
-    /// The MCUboot image header before the code (`imgtool sign --header-size 0x400`): 1 KiB, so
-    /// that the vector table after it has the 1 KiB alignment cortex-m-rt requires.
-    pub const HEADER: u32 = 0x400;
-
-    /// The slot this program was linked for (`TWINBED_SLOT` at build time): `Some('A')`,
-    /// `Some('B')`, or `None` for a plain or bootloader build.
-    pub const LINKED_SLOT: Option<char> = match option_env!("TWINBED_SLOT") {
-        Some(s) if s.len() == 1 && s.as_bytes()[0] == b'a' => Some('A'),
-        Some(s) if s.len() == 1 && s.as_bytes()[0] == b'b' => Some('B'),
+    /// The slot this program was linked for (`TWINBED_SLOT` at build time): `Some(Slot::A)`,
+    /// `Some(Slot::B)`, or `None` for a plain or bootloader build.
+    pub const LINKED_SLOT: Option<Slot> = match option_env!("TWINBED_SLOT") {
+        Some(s) if s.len() == 1 && s.as_bytes()[0] == b'a' => Some(Slot::A),
+        Some(s) if s.len() == 1 && s.as_bytes()[0] == b'b' => Some(Slot::B),
         _ => None,
     };
 }
 
-/// The boot id log (`netlink::boot_id`): two 4 KiB pages of the flash right after the A/B
-/// layout, in flash offsets. Nothing else writes here: the bootloader and the OTA agent only
-/// erase and program inside an abboot `Layout` of [`ab::SLOT_A`] and [`ab::SLOT_B`],
-/// `firmware/bsp/build.rs` links slot programs inside their slots and the bootloader inside
-/// [`ab::BOOT`], and a plain program (linked at 0 with the whole SSRAM1, QEMU-style) checks at
-/// run time that its image ends before this area before it writes ([`crate::image::end`]).
-pub const BOOT_ID: core::ops::Range<u32> = 0x0012_0000..0x0012_2000;
-
-const _: () = assert!(BOOT_ID.start >= ab::SLOT_B.end && BOOT_ID.start >= ab::SLOT_A.end);
-const _: () = assert!(BOOT_ID.start.is_multiple_of(4096) && BOOT_ID.end - BOOT_ID.start == 2 * 4096);
+/// The boot id log (`uplink::boot_id`): two 4 KiB pages of the flash right after the A/B
+/// layout, in flash offsets ([`twinbed_contract::layout::BOOT_ID`], which says why nothing else
+/// writes there). A plain program checks at run time that its image ends before this area
+/// before it writes ([`crate::image::end`]).
+pub use twinbed_contract::layout::BOOT_ID;

@@ -1,10 +1,6 @@
 //! The 32-byte image header and the image version (MCUboot `boot/bootutil/include/bootutil/image.h`:
 //! `struct image_header`, `struct image_version`; all fields little endian).
 
-use core::cmp::Ordering;
-use core::fmt;
-use core::str::FromStr;
-
 use crate::ImageError;
 
 /// `IMAGE_MAGIC`: the first word of every image (little endian on flash: `3d b8 f3 96`).
@@ -49,122 +45,11 @@ pub mod flags {
         ENCRYPTED_AES128 | ENCRYPTED_AES256 | COMPRESSED_LZMA1 | COMPRESSED_LZMA2 | COMPRESSED_ARM_THUMB_FLT;
 }
 
-/// An image version, `major.minor.revision+build_num` (imgtool `--version 1.2.3+4`).
-///
-/// # Ordering and `build_num`
-///
-/// The derived [`Ord`] compares `major`, then `minor`, then `revision`, then `build_num`: the
-/// build number is the last tie-breaker, as in MCUboot built with
-/// `MCUBOOT_VERSION_CMP_USE_BUILD_NUMBER`. MCUboot's default `boot_compare_version`
-/// (`boot/bootutil/src/bootutil_loader.c`) ignores the build number; use
-/// [`Version::cmp_without_build`] for that behaviour. A downgrade check is
-/// `new < current` with either.
-#[doc(alias = "image_version")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Version {
-    /// `iv_major`.
-    #[doc(alias = "iv_major")]
-    pub major: u8,
-    /// `iv_minor`.
-    #[doc(alias = "iv_minor")]
-    pub minor: u8,
-    /// `iv_revision`.
-    #[doc(alias = "iv_revision")]
-    pub revision: u16,
-    /// `iv_build_num`.
-    #[doc(alias = "iv_build_num")]
-    pub build_num: u32,
-}
-
-impl Version {
-    /// `major.minor.revision+build_num`.
-    pub const fn new(major: u8, minor: u8, revision: u16, build_num: u32) -> Self {
-        Version { major, minor, revision, build_num }
-    }
-
-    /// Compares like MCUboot's default `boot_compare_version`: major, minor, revision; the build
-    /// number does not count.
-    pub fn cmp_without_build(&self, other: &Version) -> Ordering {
-        (self.major, self.minor, self.revision).cmp(&(other.major, other.minor, other.revision))
-    }
-
-    /// The security counter imgtool derives from the version for `--security-counter auto`:
-    /// `(major << 24) + (minor << 16) + revision` (`scripts/imgtool/image.py`).
-    pub const fn auto_security_counter(&self) -> u32 {
-        ((self.major as u32) << 24) + ((self.minor as u32) << 16) + self.revision as u32
-    }
-
-    /// The 8 bytes of `struct image_version`.
-    pub const fn to_bytes(&self) -> [u8; 8] {
-        let r = self.revision.to_le_bytes();
-        let b = self.build_num.to_le_bytes();
-        [self.major, self.minor, r[0], r[1], b[0], b[1], b[2], b[3]]
-    }
-
-    /// Reads `struct image_version`.
-    pub const fn from_bytes(b: &[u8; 8]) -> Self {
-        Version {
-            major: b[0],
-            minor: b[1],
-            revision: u16::from_le_bytes([b[2], b[3]]),
-            build_num: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-        }
-    }
-}
-
-impl fmt::Display for Version {
-    /// `1.2.3+4`, the form imgtool prints and parses.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}+{}", self.major, self.minor, self.revision, self.build_num)
-    }
-}
-
-/// A version string that is not `maj[.min[.rev[+build]]]` (decimal, no leading zeros) or
-/// whose parts do not fit the header's fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("invalid version number: expected maj.min.rev+build with later parts optional, each fitting its header field")]
-pub struct ParseVersionError;
-
-impl FromStr for Version {
-    type Err = ParseVersionError;
-
-    /// Parses imgtool's grammar (`scripts/imgtool/version.py`): `maj`, `maj.min`, `maj.min.rev`
-    /// or `maj.min.rev+build`, decimal without leading zeros; missing parts are 0.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        fn number(s: &str) -> Result<u64, ParseVersionError> {
-            let ok = !s.is_empty()
-                && s.len() <= 10
-                && s.bytes().all(|c| c.is_ascii_digit())
-                && (s == "0" || !s.starts_with('0'));
-            if !ok {
-                return Err(ParseVersionError);
-            }
-            s.parse().map_err(|_| ParseVersionError)
-        }
-        let (dotted, build) = match s.split_once('+') {
-            Some((d, b)) => (d, Some(b)),
-            None => (s, None),
-        };
-        let mut parts = [0u64; 3];
-        let mut count = 0;
-        for part in dotted.split('.') {
-            let slot = parts.get_mut(count).ok_or(ParseVersionError)?;
-            *slot = number(part)?;
-            count += 1;
-        }
-        // imgtool accepts "+build" only after all three dotted parts.
-        if build.is_some() && count != 3 {
-            return Err(ParseVersionError);
-        }
-        let build = build.map(number).transpose()?.unwrap_or(0);
-        Ok(Version {
-            major: u8::try_from(parts[0]).map_err(|_| ParseVersionError)?,
-            minor: u8::try_from(parts[1]).map_err(|_| ParseVersionError)?,
-            revision: u16::try_from(parts[2]).map_err(|_| ParseVersionError)?,
-            build_num: u32::try_from(build).map_err(|_| ParseVersionError)?,
-        })
-    }
-}
+/// The image version (`struct image_version`, imgtool's `--version 1.2.3+4`) and its parse
+/// error: the contract's, shared with the bootloader library, the app's telemetry and the twin.
+/// Its order counts the build number last; [`Version::cmp_without_build`] is MCUboot's default
+/// comparison.
+pub use twinbed_contract::version::{ParseVersionError, Version};
 
 /// The image header (`struct image_header`), minus the magic, which [`ImageHeader::parse`]
 /// checks.
@@ -277,6 +162,7 @@ impl ImageHeader {
 mod tests {
     extern crate std;
     use super::*;
+    use core::cmp::Ordering;
     use std::string::ToString;
 
     #[rustfmt::skip]

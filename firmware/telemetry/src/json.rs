@@ -86,6 +86,14 @@ impl Record {
     }
 }
 
+/// A slot as the wire names it: `"a"` or `"b"`.
+const fn slot_name(slot: Slot) -> &'static str {
+    match slot {
+        Slot::A => "a",
+        Slot::B => "b",
+    }
+}
+
 /// True for a device id the protocol allows: `[A-Za-z0-9_-]{1,32}`.
 pub fn valid_device_id(dev: &str) -> bool {
     (1..=32).contains(&dev.len()) && dev.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -143,7 +151,7 @@ pub fn encode_record(rec: &Record, buf: &mut [u8]) -> Result<usize, Error> {
             match e {
                 Event::Boot { slot, version } => {
                     w.raw(b",\"slot\":\"");
-                    w.raw(slot.as_str().as_bytes());
+                    w.raw(slot_name(slot).as_bytes());
                     w.raw(b"\",\"version\":");
                     w.version(version);
                 }
@@ -168,7 +176,7 @@ pub fn encode_state(boot: u32, t: u32, reported: &Reported, buf: &mut [u8]) -> R
     w.raw(b",\"t\":");
     w.u32(t);
     w.raw(b",\"reported\":{\"slot\":\"");
-    w.raw(reported.slot.as_str().as_bytes());
+    w.raw(slot_name(reported.slot).as_bytes());
     w.raw(b"\",\"version\":");
     w.version(reported.version);
     w.raw(b",\"interval_s\":");

@@ -58,20 +58,9 @@
 //! `(boot, seq)` once, so a record sent twice is harmless.
 
 use crate::aggregate::Aggregate;
+pub use crate::record::DropRange;
 use crate::record::{Body, Event, Record};
 use crate::Error;
-
-/// Records `from..=to` (all telemetry, all dropped) and the readings they held: the body of a
-/// `dropped` event, or the open range not yet turned into one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DropRange {
-    /// First dropped seq.
-    pub from: u32,
-    /// Last dropped seq (inclusive).
-    pub to: u32,
-    /// Readings the dropped records held (saturating).
-    pub readings: u32,
-}
 
 const EMPTY: Record = Record { boot: 0, seq: 0, t: 0, body: Body::Event(Event::Confirm) };
 

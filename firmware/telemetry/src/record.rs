@@ -1,48 +1,12 @@
 //! Records: what the device publishes on `up/telemetry` and `up/event`.
 
 use crate::aggregate::Aggregate;
-use crate::outbox::DropRange;
 
-/// One of the two A/B image slots, as the `boot` event and the state report name it
-/// (`"a"` / `"b"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
-    /// Slot A (`"a"`).
-    A,
-    /// Slot B (`"b"`).
-    B,
-}
-
-impl Slot {
-    /// `"a"` or `"b"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Slot::A => "a",
-            Slot::B => "b",
-        }
-    }
-}
-
-/// An image version as MCUboot's header holds it. On the wire: `"major.minor.revision"`, with
-/// `"+build"` appended only when the build number is not 0 (`"1.0.0"`, `"1.2.3+4"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Version {
-    /// Major version.
-    pub major: u8,
-    /// Minor version.
-    pub minor: u8,
-    /// Revision.
-    pub revision: u16,
-    /// Build number (not shown when 0).
-    pub build: u32,
-}
-
-impl Version {
-    /// `major.minor.revision+build`.
-    pub const fn new(major: u8, minor: u8, revision: u16, build: u32) -> Self {
-        Version { major, minor, revision, build }
-    }
-}
+/// The A/B image slot and the image version the `boot` event and the state report carry: the
+/// contract's, shared with the bootloader and the image format. On the wire ([`crate::json`])
+/// a slot is `"a"` / `"b"`, a version `"major.minor.revision"`, with `"+build"` appended only
+/// when the build number is not 0 (`"1.0.0"`, `"1.2.3+4"`).
+pub use twinbed_contract::version::{Slot, Version};
 
 /// An event the app records (PROTOCOL.md §2, "Event kinds"). The `dropped` event is not here:
 /// only the [`Outbox`](crate::Outbox) creates it ([`Body::Dropped`]).
@@ -76,6 +40,18 @@ impl Event {
             Event::DesiredApplied { .. } => "desired_applied",
         }
     }
+}
+
+/// Records `from..=to` (all telemetry, all dropped) and the readings they held: the body of a
+/// `dropped` event, or the open range not yet turned into one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropRange {
+    /// First dropped seq.
+    pub from: u32,
+    /// Last dropped seq (inclusive).
+    pub to: u32,
+    /// Readings the dropped records held (saturating).
+    pub readings: u32,
 }
 
 /// What a record carries.

@@ -4,6 +4,7 @@ use super::*;
 use crate::fake::FakeLink;
 use crate::link::LinkError;
 use std::time::Duration;
+use twinbed_contract::rng::SplitMix64;
 
 const MS: u64 = NS_PER_MS;
 const BYTE: u64 = 86_806;
@@ -708,23 +709,6 @@ fn runs_are_deterministic() {
     assert_eq!(run(), run());
 }
 
-/// splitmix64: a seeded generator, so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Random bytes, command fragments, faults, link failures and sync points never panic the
 /// modem, and its output stays well-formed in time.
 #[test]
@@ -749,13 +733,13 @@ fn random_input_never_panics() {
         ",",
     ];
     for seed in [1u64, 2, 3, 0xdead_beef] {
-        let mut rng = Rng(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut h = H::with(Timing { attach_ns: 5 * MS, ..Timing::default() });
         for _ in 0..4_000 {
             match rng.below(20) {
                 0..=3 => {
                     let n = rng.below(40) as usize;
-                    let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                    let bytes: Vec<u8> = (0..n).map(|_| rng.next_u8()).collect();
                     h.send_bytes(&bytes);
                 }
                 4..=13 => {
@@ -767,7 +751,7 @@ fn random_input_never_panics() {
                 15 => h.m.set_extra_latency(h.now, rng.below(3) * 100),
                 16 if rng.below(4) == 0 => h.m.drop_link(h.now + rng.below(10 * MS)),
                 17 => {
-                    h.net.receive("t/x", &[rng.next() as u8; 3], Qos::from_u8(rng.below(3) as u8).unwrap());
+                    h.net.receive("t/x", &[rng.next_u8(); 3], Qos::from_u8(rng.below(3) as u8).unwrap());
                     if rng.below(4) == 0 {
                         h.net.status = Some(LinkStatus::Lost);
                     }

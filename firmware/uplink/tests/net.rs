@@ -5,11 +5,11 @@
 mod common;
 
 use common::{field, FakeModem, Rig, BOOT, DEV, IMEI};
-use netlink::{
+use telemetry::DropRange;
+use uplink::{
     Note, Phase, Radio, Reason, Stage, BACKOFF_CAP_MS, LINGER_MS, OUTBOX_SLOTS, PROBE_MS, RECORDS_IN_FLIGHT,
     WINDOW_MAX_MS,
 };
-use telemetry::DropRange;
 
 fn online(rig: &mut Rig) {
     rig.run_until(5_000, |r| r.net.phase() == Phase::Online && r.net.modem().is_idle());
@@ -160,7 +160,7 @@ fn desired_sets_the_interval_once_per_requested_value() {
     rig.down(r#"{"type":"desired","version":8,"state":{"interval_s":0}}"#);
     assert_eq!(rig.notes().last(), Some(&Note::DesiredApplied { version: 8, interval_s: 1 }));
     rig.down(r#"{"type":"desired","version":9,"state":{"interval_s":4000000000}}"#);
-    assert_eq!(rig.net.interval_s(), netlink::MAX_INTERVAL_S);
+    assert_eq!(rig.net.interval_s(), uplink::MAX_INTERVAL_S);
 }
 
 #[test]

@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 
 use modem_at::{Config, Serial};
-use netlink::{Identity, Net, Note};
 use telemetry::{Slot, Version};
+use uplink::{Identity, Net, Note};
 
 /// One message the fake broker got.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -339,8 +339,8 @@ impl Rig {
     }
 
     pub fn with(fake: FakeModem, boot: u32) -> Rig {
-        let rx = Box::leak(vec![0u8; netlink::RX_BUFFER].into_boxed_slice());
-        let tx = Box::leak(vec![0u8; netlink::TX_BUFFER].into_boxed_slice());
+        let rx = Box::leak(vec![0u8; uplink::RX_BUFFER].into_boxed_slice());
+        let tx = Box::leak(vec![0u8; uplink::TX_BUFFER].into_boxed_slice());
         let net = Net::new(fake, rx, tx, Config::default(), identity(boot), 1, 0);
         Rig { net, now: 0, notes: vec![] }
     }

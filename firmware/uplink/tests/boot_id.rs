@@ -2,7 +2,7 @@
 //! cut at any flash operation, torn in any seeded way, never makes an issued id come again.
 
 use abboot::testing::{PowerCut, Rng, StrictFlash, Tear};
-use netlink::boot_id::{self, Error};
+use uplink::boot_id::{self, Error};
 
 /// Word-programmed, 4 KiB pages, like the board's controller; the log in pages 1 and 2 (page
 /// 0 stands for what lies before it).
