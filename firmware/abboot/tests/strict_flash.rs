@@ -110,3 +110,27 @@ fn torn_erase_only_sets_bits() {
     assert!(b[256..512].iter().any(|&x| x != 0x5a) && b[256..512].iter().any(|&x| x != 0xff));
     assert!(b[512..].iter().all(|&x| x == 0x5a), "sector 2 untouched");
 }
+
+/// A cut tears as the engine's flash controller model does: the same seed leaves the same bytes
+/// (the bytes below are the contract's pinned ones, `twinbed_contract::tear`'s tests, taken from
+/// the engine).
+#[test]
+fn a_seed_tears_the_same_bytes_as_in_the_engine() {
+    // A word program of 0 over erased flash, cut: the engine's `tear` with seed 7.
+    let mut f = Flash::new(256);
+    let mut pc = PowerCut::cut_at(&mut f, 0, Tear::Seeded(7));
+    assert_eq!(pc.write(0, &[0; 4]), Err(PowerLost));
+    assert_eq!(f.bytes()[..4], [0x28, 0xf2, 0xcd, 0xa6]);
+    // An erase of a programmed sector, cut: the engine's `tear` of a page erase with seed 1.
+    let mut f = Flash::new(256);
+    f.write(0, &[0; 256]).unwrap();
+    let mut pc = PowerCut::cut_at(&mut f, 0, Tear::Seeded(1));
+    assert_eq!(pc.erase(0, 256), Err(PowerLost));
+    assert_eq!(
+        f.bytes()[..20],
+        [
+            0xc1, 0x5c, 0x02, 0x89, 0xec, 0x2d, 0x0a, 0x91, 0x67, 0xec, 0x8e, 0x65, 0xa1, 0x8d, 0xeb, 0xbe,
+            0x5e, 0x55, 0x32, 0xfb
+        ]
+    );
+}

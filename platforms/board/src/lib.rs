@@ -3,7 +3,7 @@
 //! A board file (TOML, see `platforms/boards/`) names the CPU and core clock, the memory regions,
 //! the on-chip peripherals by model name and base address, and the devices on its buses (sensors).
 //! Engines wire models to these names: QEMU maps a board to `-M <machine>` plus `-device` options,
-//! the embedded engine (coming) instantiates its own peripheral models from the same file.
+//! the embedded engine (`twinbed-engine`) instantiates its own peripheral models from the same file.
 //!
 //! Built-in boards are compiled in ([`Board::builtin`]); any other file can be loaded with
 //! [`Board::from_file`]. Loading validates the file and says what is wrong and where.
