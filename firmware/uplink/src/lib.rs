@@ -1,4 +1,4 @@
-//! The device's uplink to the twin, between the app's main loop and the modem (`twin/PROTOCOL.md`):
+//! The device's MQTT uplink to the twin, between the app's main loop and the modem (`twin/PROTOCOL.md`):
 //! `no_std`, no allocation, no floats, host-tested against a scripted fake modem that speaks
 //! PROTOCOL.md §1 byte for byte.
 //!
