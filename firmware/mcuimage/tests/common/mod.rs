@@ -3,6 +3,7 @@
 
 use mcuimage::{tlv::kind, SignOptions, SigningKey, Version, DEV_SECRET_KEY_PEM};
 use sha2::{Digest, Sha256};
+use twinbed_contract::rng::SplitMix64;
 
 /// The development key.
 pub fn dev_key() -> SigningKey {
@@ -24,24 +25,22 @@ pub fn opts(version: &str) -> SignOptions {
     SignOptions { version: version.parse::<Version>().expect("test version"), ..SignOptions::default() }
 }
 
-/// A small deterministic RNG (xorshift64*), so every random test can be replayed from its seed.
-pub struct Rng(u64);
+/// The tests' seeded generator (the contract's SplitMix64, the one every test draws from), so
+/// every random test can be replayed from its seed.
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
+        Rng(SplitMix64::new(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next_u64() as u8).collect()
+        (0..n).map(|_| self.0.next_u8()).collect()
     }
 }
 
