@@ -123,9 +123,9 @@ fn cargo_run_in_firmware_runs_on_the_emulator() {
     testkit::require_qemu();
     let variant = Variant::Test { samples: TEST_SAMPLES };
     testkit::firmware(variant); // builds the same configuration; cargo run then only runs it
-    let out = firmware::clean_command("cargo", &firmware::repo_root().join("firmware"))
+    let out = firmware::clean_command("cargo", &firmware::repo_root().unwrap().join("firmware"))
         .args(["run", "--release", "--quiet", "--features", "test-mode", "--target-dir"])
-        .arg(firmware::target_dir(variant))
+        .arg(firmware::target_dir(variant).unwrap())
         .args(["--", "--temperature", "-12.25"])
         .env("TWINBED_SAMPLES", TEST_SAMPLES.to_string())
         .env("TWINBED_BIN", env!("CARGO_BIN_EXE_twinbed"))
