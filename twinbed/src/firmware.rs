@@ -388,3 +388,31 @@ pub fn build_bench(sizes: BenchSizes, log: &mut dyn FnMut(&str)) -> Result<Bench
     let out = target_dir.join(TARGET).join("release");
     Ok(BenchFirmware { cpu: out.join("bench-cpu"), duty: out.join("bench-duty"), sizes })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::find_repo_root;
+    use std::fs;
+
+    #[test]
+    fn the_checkout_is_the_first_twinbed_workspace_upwards() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("checkout");
+        fs::create_dir_all(root.join("firmware/app/src")).unwrap();
+        fs::create_dir_all(root.join("twinbed/src")).unwrap();
+        fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"twinbed\", \"xtask\"]\n").unwrap();
+        fs::write(root.join("firmware/Cargo.toml"), "[workspace]\nmembers = [\"app\"]\n").unwrap();
+        // A member's own Cargo.toml (no [workspace]) and the firmware workspace are passed by.
+        fs::write(root.join("twinbed/Cargo.toml"), "[package]\nname = \"twinbed\"\n").unwrap();
+        assert_eq!(find_repo_root(&root.join("twinbed/src")), Some(root.clone()));
+        assert_eq!(find_repo_root(&root.join("firmware/app/src")), Some(root.clone()));
+        assert_eq!(find_repo_root(&root), Some(root.clone()));
+        // Another workspace, or one without firmware/, is not a checkout.
+        let other = tmp.path().join("other");
+        fs::create_dir_all(other.join("firmware")).unwrap();
+        fs::write(other.join("Cargo.toml"), "[workspace]\nmembers = [\"foo\"]\n").unwrap();
+        assert_eq!(find_repo_root(&other), None);
+        fs::remove_file(root.join("firmware/Cargo.toml")).unwrap();
+        assert_eq!(find_repo_root(&root.join("twinbed")), None);
+    }
+}

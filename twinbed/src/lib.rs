@@ -1,6 +1,10 @@
 //! twinbed's front door as a library: run a firmware ELF on an engine for a board, feed its
 //! sensors from a profile, collect the console. The `twinbed` CLI and `cargo xtask` are thin
 //! layers over this, so both behave the same.
+//!
+//! Every run of the embedded engine goes through one [`Runner`] ([`runner`]); [`run`] drives it
+//! or QEMU with the same [`Driver`]; [`emulate`] is a device next to its twin, checked and
+//! summed up, for `twinbed emulate` and `cargo xtask emulate` alike.
 
 pub mod ab;
 pub mod bench;
