@@ -35,3 +35,15 @@ impl SamplePoint {
         SamplePoint { uptime_ms: r[UPTIME_MS_REG], index: r[INDEX_REG] }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SamplePoint;
+
+    #[test]
+    fn the_arguments_are_read_from_r0_and_r1() {
+        let mut r = [0u32; 16];
+        (r[0], r[1], r[2]) = (4000, 3, 99);
+        assert_eq!(SamplePoint::from_registers(&r), SamplePoint { uptime_ms: 4000, index: 3 });
+    }
+}

@@ -60,10 +60,11 @@ enum Command {
         #[arg(long, value_name = "ADDR:FILE", value_parser = parse_load)]
         load: Vec<(u32, PathBuf)>,
     },
-    /// Boot the firmware on an emulated board next to its digital twin, drive its sensor from a
-    /// temperature profile, stream its console (prefixed with the device name) and check the
-    /// run; the same run as `cargo xtask emulate`.
+    /// Boot the firmware next to its digital twin, drive its sensor, check the run (as `cargo
+    /// xtask emulate`).
     ///
+    /// Drives the sensor from a temperature profile and streams the console, prefixed with the
+    /// device name.
     /// Without --elf it builds the reference app (firmware/app) of the checkout you run it in.
     /// On the native engine (the default) the device's virtual modem speaks MQTT to a broker
     /// and the twin service stores what arrives: both start in this process (an embedded
