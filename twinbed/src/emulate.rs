@@ -201,34 +201,46 @@ pub struct TwinSummary {
 }
 
 /// The report of an emulation: what becomes the JSON summary.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug, serde::Serialize)]
 #[serde(untagged)]
-pub enum Summary {
+pub enum Summary<'a> {
     /// The device alone (QEMU, or `--no-twin`).
-    Alone(AloneSummary),
+    Alone(&'a AloneSummary),
     /// The device next to its twin.
-    Twin(TwinSummary),
+    Twin(&'a TwinSummary),
 }
 
-/// What a device next to its twin leaves for the closing lines besides its summary.
+/// A run next to the twin as it ended: its summary and what the closing lines need.
 struct TwinEnd {
+    summary: TwinSummary,
+    /// The stop that ended the run ([`twinbed_engine::Stop::Budget`]: it ran to the end).
     stop: twinbed_engine::Stop,
+    /// The energy accounts at the end, on a board with power figures.
     energy: Option<twinbed_engine::EnergyReport>,
+    /// The plot's points.
     series: Series,
+    /// The budget to check.
     budget: Option<Budget>,
+    /// When the run started (the summary's wall time runs until it is written).
     started: Instant,
 }
 
-/// A finished run: its [`Summary`] and what [`Emulation::finish`] needs to close it.
+/// How a run ended: its summary and what the closing lines need.
+// One value per run, moved once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum End {
+    /// The device alone: its summary, how the run ended, its wall time.
+    Alone { summary: AloneSummary, outcome: Outcome, wall: Duration },
+    /// The device next to its twin.
+    Twin(TwinEnd),
+}
+
+/// A finished run: its report ([`Emulation::summary`]) and what [`Emulation::finish`] needs to
+/// close it.
 pub struct Emulation {
-    /// The report.
-    pub summary: Summary,
+    end: End,
     duration: Duration,
     json: Option<PathBuf>,
-    /// Alone: how the run ended. Next to the twin: the end of the run.
-    outcome: Option<Outcome>,
-    wall: Duration,
-    twin: Option<TwinEnd>,
 }
 
 /// Virtual time as the summary says it: `90 s`, `15 min`, `2 h`, `7 d`, `500 ms`.
@@ -358,12 +370,9 @@ fn run_alone(args: &EmulateArgs, out: &mut Output<'_>) -> Result<Emulation, Emul
         sensor_mismatches: mismatches,
     };
     Ok(Emulation {
-        summary: Summary::Alone(summary),
+        end: End::Alone { summary, outcome: report.outcome, wall: report.wall },
         duration,
         json: args.json.clone(),
-        outcome: Some(report.outcome),
-        wall: report.wall,
-        twin: None,
     })
 }
 
@@ -495,25 +504,30 @@ fn run_with_twin(args: &EmulateArgs, out: &mut Output<'_>) -> Result<Emulation, 
         shadow,
         mqtt_messages: transcript.len(),
     };
+    let energy = dev.machine().energy();
     Ok(Emulation {
-        summary: Summary::Twin(summary),
+        end: End::Twin(TwinEnd { summary, stop, energy, series, budget, started }),
         duration,
         json: args.json.clone(),
-        outcome: None,
-        wall: started.elapsed(),
-        twin: Some(TwinEnd { stop, energy: dev.machine().energy(), series, budget, started }),
     })
 }
 
 impl Emulation {
+    /// The report (what the JSON summary holds).
+    pub fn summary(&self) -> Summary<'_> {
+        match &self.end {
+            End::Alone { summary, .. } => Summary::Alone(summary),
+            End::Twin(t) => Summary::Twin(&t.summary),
+        }
+    }
+
     /// Prints the closing lines (the device's shadow, the counts and checks, the energy table
     /// and the budget's verdict), writes the JSON summary (and the plot next to it) if asked;
     /// `Ok(true)` if the run passed: the sensor check, the twin's ground truth and the budget
     /// hold, and the device ran to the end (or exited 0 when alone).
     pub fn finish(mut self, out: &mut Output<'_>) -> Result<bool, EmulateError> {
-        let twin = self.twin.take();
-        match (&mut self.summary, twin) {
-            (Summary::Alone(s), _) => {
+        match &mut self.end {
+            End::Alone { summary: s, outcome, wall } => {
                 out.say(&format!(
                     "{}: {}; {} samples, {} readings, sensor check {}; {:.2} s wall",
                     s.device,
@@ -521,14 +535,15 @@ impl Emulation {
                     s.samples.len(),
                     s.readings.len(),
                     check_word(s.sensor_mismatches),
-                    self.wall.as_secs_f64()
+                    wall.as_secs_f64()
                 ));
-                let ok = s.sensor_mismatches == 0
-                    && matches!(self.outcome, Some(Outcome::Stopped | Outcome::Exited(0)));
-                write_json(self.json.as_deref(), &self.summary, out)?;
+                let ok = s.sensor_mismatches == 0 && matches!(outcome, Outcome::Stopped | Outcome::Exited(0));
+                write_json(self.json.as_deref(), &Summary::Alone(s), out)?;
                 Ok(ok)
             }
-            (Summary::Twin(s), Some(end)) => {
+            End::Twin(t) => {
+                let (stop, started) = (t.stop, t.started);
+                let s = &mut t.summary;
                 let _ = writeln!(out.out, "shadow of {}:", s.device_id);
                 let _ = writeln!(
                     out.out,
@@ -549,80 +564,75 @@ impl Emulation {
                     if g.holds() { "ok".to_owned() } else { format!("BROKEN ({} missing, {} duplicated, {} invented, {} wrong values)", g.missing.len(), g.duplicated.len(), g.invented.len(), g.wrong_values.len()) },
                     check_word(s.sensor_mismatches),
                     s.mqtt_messages,
-                    end.started.elapsed().as_secs_f64()
+                    started.elapsed().as_secs_f64()
                 ));
                 if g.stored_once == 0 && g.pending > 0 {
                     out.say("the reference app publishes in windows, every 15 minutes (or sooner when half its buffer waits), with its modem off in between: run longer (e.g. --duration 20m) to see its readings reach the twin");
                 }
-                s.wall_ms = end.started.elapsed().as_millis();
-                let mut ok =
-                    s.sensor_mismatches == 0 && g.holds() && matches!(end.stop, twinbed_engine::Stop::Budget);
-                let (device, id, readings) = (s.device.clone(), s.device_id.clone(), g.readings);
-                write_json(self.json.as_deref(), &self.summary, out)?;
-                ok &= self.energy(&end, &device, &id, readings, out)?;
-                if !matches!(end.stop, twinbed_engine::Stop::Budget) {
-                    out.say(&format!("the device stopped early: {:?}", end.stop));
+                s.wall_ms = started.elapsed().as_millis();
+                let ok =
+                    s.sensor_mismatches == 0 && g.holds() && matches!(stop, twinbed_engine::Stop::Budget);
+                write_json(self.json.as_deref(), &Summary::Twin(s), out)?;
+                let ok = energy_lines(t, self.duration, self.json.as_deref(), out)? && ok;
+                if !matches!(stop, twinbed_engine::Stop::Budget) {
+                    out.say(&format!("the device stopped early: {stop:?}"));
                 }
                 Ok(ok)
             }
-            (Summary::Twin(_), None) => Ok(false),
         }
     }
+}
 
-    /// The energy table, the budget's verdict and the plot; `Ok(false)` if the budget is
-    /// breached or cannot be checked.
-    fn energy(
-        &self,
-        end: &TwinEnd,
-        device: &str,
-        id: &str,
-        readings: u64,
-        out: &mut Output<'_>,
-    ) -> Result<bool, EmulateError> {
-        let mut ok = true;
-        match &end.energy {
-            Some(report) => {
-                let m: Measured = energy::measured(report, readings);
-                let _ = writeln!(out.out, "energy of {device} over {}:", humanize(self.duration));
-                let _ = write!(out.out, "{}", energy::energy_table(&m));
-                out.say(&format!(
+/// The energy table, the budget's verdict and the plot (beside `json`) of a run next to the
+/// twin; `Ok(false)` if the budget is breached or cannot be checked.
+fn energy_lines(
+    t: &TwinEnd,
+    duration: Duration,
+    json: Option<&Path>,
+    out: &mut Output<'_>,
+) -> Result<bool, EmulateError> {
+    let TwinEnd { summary: s, energy, series, budget, .. } = t;
+    let (device, id) = (s.device.as_str(), s.device_id.as_str());
+    let mut ok = true;
+    match energy {
+        Some(report) => {
+            let m: Measured = energy::measured(report, s.ground_truth.readings);
+            let _ = writeln!(out.out, "energy of {device} over {}:", humanize(duration));
+            let _ = write!(out.out, "{}", energy::energy_table(&m));
+            out.say(&format!(
                     "{device}: average {:.1} µA; projected battery life {:.0} days; radio on {:.3} % of the time; {:.0} µJ per reading",
                     m.average_current_ua(),
                     m.battery_life_days(),
                     100.0 * m.radio_on_share(),
                     m.energy_per_reading_uj()
                 ));
-                if let Some(b) = &end.budget {
-                    let checks = energy::check(b, &m);
-                    let _ = write!(out.out, "{}", energy::verdict_table(&checks));
-                    let breaches = checks.iter().filter(|c| !c.ok).count();
-                    out.say(&if breaches == 0 {
-                        "budget: ok".to_owned()
-                    } else {
-                        format!("budget: {breaches} BREACHED")
-                    });
-                    ok &= breaches == 0;
-                }
-                if let Some(path) = &self.json {
-                    let svg = path.with_extension("svg");
-                    energy::plot_svg(&end.series, &format!("{device} ({id}): current and battery"), &svg)?;
-                    out.say(&format!("plot of current and battery written to {}", svg.display()));
-                }
+            if let Some(b) = budget {
+                let checks = energy::check(b, &m);
+                let _ = write!(out.out, "{}", energy::verdict_table(&checks));
+                let breaches = checks.iter().filter(|c| !c.ok).count();
+                out.say(&if breaches == 0 {
+                    "budget: ok".to_owned()
+                } else {
+                    format!("budget: {breaches} BREACHED")
+                });
+                ok &= breaches == 0;
             }
-            None if end.budget.is_some() => {
-                let board = match &self.summary {
-                    Summary::Twin(s) => s.board.as_str(),
-                    Summary::Alone(s) => s.board.as_str(),
-                };
-                out.say(&format!(
-                    "board {board} has no [power] table: no energy figures, so the budget cannot be checked"
-                ));
-                ok = false;
+            if let Some(path) = json {
+                let svg = path.with_extension("svg");
+                energy::plot_svg(series, &format!("{device} ({id}): current and battery"), &svg)?;
+                out.say(&format!("plot of current and battery written to {}", svg.display()));
             }
-            None => {}
         }
-        Ok(ok)
+        None if budget.is_some() => {
+            out.say(&format!(
+                "board {} has no [power] table: no energy figures, so the budget cannot be checked",
+                s.board
+            ));
+            ok = false;
+        }
+        None => {}
     }
+    Ok(ok)
 }
 
 /// `ok` or `FAILED (N mismatches)`.
@@ -635,7 +645,7 @@ fn check_word(mismatches: usize) -> String {
 }
 
 /// Writes `summary` as JSON to `path` (its directory made if need be), if asked.
-fn write_json(path: Option<&Path>, summary: &Summary, out: &mut Output<'_>) -> Result<(), EmulateError> {
+fn write_json(path: Option<&Path>, summary: &Summary<'_>, out: &mut Output<'_>) -> Result<(), EmulateError> {
     let Some(path) = path else { return Ok(()) };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
