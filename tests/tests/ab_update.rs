@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use twinbed::ab::{self, SLOT_B, SLOT_SIZE};
 use twinbed::image::{sign_file, SignRequest, Trailer, HEADER_SIZE};
 use twinbed::testkit;
-use twinbed_engine::{Machine, Stop};
+use twinbed::Runner;
+use twinbed_engine::Stop;
 
 /// `elf` signed as `version`: `confirm` makes a factory image (padded, confirmed trailer),
 /// otherwise it is padded with the trailer's magic only (imgtool's `--pad`): pending.
@@ -21,14 +22,14 @@ fn sign(elf: &Path, version: &str, confirm: bool) -> Vec<u8> {
 }
 
 /// A machine with the bootloader and a factory image (A, confirmed).
-fn device(fw: &twinbed::firmware::AbFirmware) -> Machine {
+fn device(fw: &twinbed::firmware::AbFirmware) -> Runner {
     let board = twinbed::Board::builtin("mps2-an385").unwrap();
     ab::device(fw, &board, &sign(&fw.app_a, "1.0.0", true)).unwrap()
 }
 
 /// Boots until the guest exits (the test-mode app after its samples, or the bootloader when
 /// nothing boots), then power-cycles; returns the console and the exit status.
-fn boot(m: &mut Machine) -> (String, i32) {
+fn boot(m: &mut Runner) -> (String, i32) {
     let b = ab::boot(m);
     match b.stop {
         Stop::Exit(code) => (b.console, code),
@@ -55,7 +56,7 @@ fn a_factory_image_boots_without_a_trial() {
 fn an_update_boots_on_trial_confirms_and_stays() {
     let fw = testkit::ab_firmware();
     let mut m = device(&fw);
-    assert!(m.poke(SLOT_B, &sign(&fw.app_b, "1.1.0", false)));
+    assert!(m.machine.poke(SLOT_B, &sign(&fw.app_b, "1.1.0", false)));
     let (c, _) = boot(&mut m);
     assert!(c.contains("slot B") && c.contains("trial"), "the bootloader starts B's trial:\n{c}");
     assert!(has(&c, "update: slot B on trial, health check passed: confirmed"), "{c}");
@@ -69,7 +70,7 @@ fn an_update_boots_on_trial_confirms_and_stays() {
 fn an_update_that_fails_its_health_check_is_reverted_for_good() {
     let fw = testkit::ab_firmware();
     let mut m = device(&fw);
-    assert!(m.poke(SLOT_B, &sign(&fw.app_b_unhealthy, "1.1.0", false)));
+    assert!(m.machine.poke(SLOT_B, &sign(&fw.app_b_unhealthy, "1.1.0", false)));
     let (c, _) = boot(&mut m);
     assert!(
         has(&c, "update: slot B on trial, health check FAILED: not confirming (the next boot reverts it)"),
@@ -88,7 +89,7 @@ fn an_update_that_fails_its_health_check_is_reverted_for_good() {
 fn a_downgrade_is_refused() {
     let fw = testkit::ab_firmware();
     let mut m = device(&fw);
-    assert!(m.poke(SLOT_B, &sign(&fw.app_b, "0.9.0", false)));
+    assert!(m.machine.poke(SLOT_B, &sign(&fw.app_b, "0.9.0", false)));
     let (c, status) = boot(&mut m);
     assert_eq!(status, 0);
     assert!(has(&c, "boot: slot B (0.9.0+0) refused: not newer than the confirmed 1.0.0+0"), "{c}");
@@ -142,7 +143,7 @@ fn tampered_and_foreign_images_are_rejected_and_the_running_image_keeps_running(
     cases.push(("linked for slot A", sign(&fw.app_a, "1.2.0", false)));
     for (what, image) in cases {
         let mut m = device(&fw);
-        assert!(m.poke(SLOT_B, &image));
+        assert!(m.machine.poke(SLOT_B, &image));
         let (c, status) = boot(&mut m);
         assert_eq!(status, 0, "{what}: {c}");
         assert!(
@@ -177,7 +178,7 @@ fn the_bootloader_boots_an_image_signed_by_imgtool() {
     let bin = dir.path().join("app-b.bin");
     std::fs::write(&bin, payload).unwrap();
     let img = dir.path().join("app-b-imgtool.img");
-    let key = twinbed::firmware::repo_root().join("firmware/mcuimage/keys/dev-ed25519.pem");
+    let key = twinbed::firmware::repo_root().unwrap().join("firmware/mcuimage/keys/dev-ed25519.pem");
     let out = std::process::Command::new("python3")
         .args(["-m", "imgtool.main", "sign", "--header-size", "0x400", "--align", "4", "--version", "1.3.0"])
         .args(["--pad-header", "--slot-size", "0x80000", "--pad", "-k"])
@@ -188,7 +189,7 @@ fn the_bootloader_boots_an_image_signed_by_imgtool() {
         .unwrap();
     assert!(out.status.success(), "imgtool sign: {}", String::from_utf8_lossy(&out.stderr));
     let mut m = device(&fw);
-    assert!(m.poke(SLOT_B, &std::fs::read(&img).unwrap()));
+    assert!(m.machine.poke(SLOT_B, &std::fs::read(&img).unwrap()));
     let (c, _) = boot(&mut m);
     assert!(has(&c, "update: slot B on trial, health check passed: confirmed"), "{c}");
     let (c, _) = boot(&mut m);
@@ -236,7 +237,7 @@ fn the_ota_agent_downloads_resumes_after_a_dropped_link_and_reboots_into_the_tri
     let mut m = device(&fw);
     let image = ab::image(&fw.app_b, "1.1.0", Trailer::None).unwrap();
     let half = (image.len() as u32 / 2) & !3;
-    let feed = m.ota_feed().expect("mps2-an385 has the OTA feed");
+    let feed = m.machine.ota_feed().expect("mps2-an385 has the OTA feed");
     feed.offer(image.clone());
     feed.set_available(half);
     let (c, status) = boot(&mut m);
@@ -260,7 +261,7 @@ fn the_ota_agent_downloads_resumes_after_a_dropped_link_and_reboots_into_the_tri
     );
 
     // The rest arrives; after a power cycle the agent resumes, verifies, marks and reboots.
-    m.ota_feed().unwrap().set_available(image.len() as u32);
+    m.machine.ota_feed().unwrap().set_available(image.len() as u32);
     let (c, status) = boot(&mut m);
     assert_eq!(status, 0, "{c}");
     assert!(
@@ -278,7 +279,7 @@ fn the_ota_agent_downloads_resumes_after_a_dropped_link_and_reboots_into_the_tri
 fn the_ota_agent_does_not_retry_a_rejected_update() {
     let fw = testkit::ab_firmware();
     let mut m = device(&fw);
-    m.ota_feed().unwrap().offer(ab::image(&fw.app_b_unhealthy, "1.1.0", Trailer::None).unwrap());
+    m.machine.ota_feed().unwrap().offer(ab::image(&fw.app_b_unhealthy, "1.1.0", Trailer::None).unwrap());
     let (c, _) = boot(&mut m);
     assert!(
         has(&c, "update: slot B on trial, health check FAILED: not confirming (the next boot reverts it)"),

@@ -20,7 +20,7 @@ const SECOND: u64 = 25_000_000;
 const WEEK_S: u64 = 7 * 24 * 3600;
 
 fn budget() -> Budget {
-    let path = twinbed::firmware::repo_root().join("budgets.toml");
+    let path = twinbed::firmware::repo_root().unwrap().join("budgets.toml");
     Budget::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -54,7 +54,7 @@ fn week(elf: &std::path::Path, imei: &str) -> Measured {
     assert!(late.is_empty(), "readings not 60 s apart: {late:?}");
     let shadow = backend.shadow(&id).unwrap().expect("the device reported");
     assert_eq!(shadow.reported.get("interval_s"), Some(&serde_json::json!(60)), "{shadow:?}");
-    let report = dev.machine.energy().expect("mps2-an385 has power figures");
+    let report = dev.machine().energy().expect("mps2-an385 has power figures");
     energy::measured(&report, g.readings)
 }
 

@@ -2,18 +2,14 @@
 //! the middle of a run (and also save it to a file and load it back), run every copy to the
 //! end, and get the same transcript, byte for byte.
 
+use twinbed::runner::{Console, Sources};
 use twinbed::testkit;
-use twinbed_engine::periph::OutputSource;
 use twinbed_engine::{Machine, Stop};
 
 fn console(m: &mut Machine) -> String {
-    let bytes: Vec<u8> = m
-        .take_output()
-        .into_iter()
-        .filter(|(s, _)| matches!(s, OutputSource::Uart(0) | OutputSource::Semihosting))
-        .map(|(_, b)| b)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    let mut console = Console::new(Sources::Console);
+    console.push(m.take_output());
+    console.take_raw()
 }
 
 fn run_to_exit(m: &mut Machine) -> (Stop, String) {

@@ -326,25 +326,25 @@ fn the_same_modem_serves_qemu_through_a_chardev_socket() {
         id: &'a str,
         console: String,
     }
-    impl twinbed_qemu::Driver for UntilTelemetry<'_> {
-        fn on_line(&mut self, line: &str) -> twinbed_qemu::Flow {
+    impl twinbed::Driver for UntilTelemetry<'_> {
+        fn on_line(&mut self, line: &str) -> twinbed::Flow {
             self.console.push_str(line);
             self.console.push('\n');
             if self.backend.telemetry(self.id).map(|t| !t.is_empty()).unwrap_or(false) {
-                twinbed_qemu::Flow::Stop
+                twinbed::Flow::Stop
             } else {
-                twinbed_qemu::Flow::Continue
+                twinbed::Flow::Continue
             }
         }
-        fn on_sample(&mut self, _: twinbed_qemu::SamplePoint) -> (Option<i32>, twinbed_qemu::Flow) {
-            (None, twinbed_qemu::Flow::Continue)
+        fn on_sample(&mut self, _: twinbed::SamplePoint) -> (Option<i32>, twinbed::Flow) {
+            (None, twinbed::Flow::Continue)
         }
     }
     let mut driver = UntilTelemetry { backend: &backend, id, console: String::new() };
-    let outcome = twinbed_qemu::run(&cfg, &mut driver).unwrap();
+    let outcome = twinbed::runner::drive_qemu(&cfg, &mut driver).unwrap();
     let console = driver.console;
     bridge.stop();
-    assert_eq!(outcome, twinbed_qemu::Outcome::Stopped, "no telemetry reached the twin:\n{console}");
+    assert_eq!(outcome, twinbed::Outcome::Stopped, "no telemetry reached the twin:\n{console}");
     assert!(console.contains(&format!("net: connected to broker.twinbed:1883 as {id}")), "{console}");
     let t = backend.telemetry(id).unwrap();
     assert_eq!((t[0].first, t[0].n), (0, 10), "{t:?}");
@@ -363,7 +363,7 @@ fn the_modems_power_states_are_in_the_energy_report() {
     let backend = Backend::start(Default::default()).unwrap();
     let mut dev = device(&backend, "861234050000009");
     run(&mut dev, &backend, 120);
-    let report = dev.machine.energy().expect("mps2-an385 has power figures");
+    let report = dev.machine().energy().expect("mps2-an385 has power figures");
     let log = dev.modem.power_log().to_vec();
     let now_ns = report.time_ns;
     let mut in_state = std::collections::BTreeMap::<String, u64>::new();

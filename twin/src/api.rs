@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::Error;
-use crate::service::{blocking, Core};
 use crate::shadow::{Document, Shadow};
+use crate::shared::{blocking, Core};
 use crate::store::HistoryQuery;
 use crate::wire::valid_device_id;
 

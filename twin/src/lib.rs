@@ -53,6 +53,7 @@ pub mod http_client;
 pub mod ingest;
 pub mod service;
 pub mod shadow;
+mod shared;
 pub mod sqlite;
 pub mod store;
 pub mod traffic;

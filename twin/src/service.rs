@@ -60,7 +60,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeReasonCode};
@@ -70,11 +70,12 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{BrokerAddr, EmbeddedBroker};
 use crate::error::{Error, StoreError};
-use crate::ingest::{DesiredOutcome, Ingest, Outcome, Verdict};
+use crate::ingest::{DesiredOutcome, Ingest, Verdict};
+use crate::shared::{blocking, Core};
 use crate::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::traffic::Traffic;
-use crate::wire::{topic_device, Outgoing, UP_FILTER};
+use crate::wire::{Outgoing, UP_FILTER};
 
 /// Where the data lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,64 +129,6 @@ const BATCH: usize = 256;
 /// Outgoing QoS 1 publishes in flight (see the module docs for why it is far above the
 /// broker's window of 100).
 const OUT_INFLIGHT: u16 = 1024;
-
-/// State shared by the worker, the HTTP handlers and [`Twin`].
-pub(crate) struct Core {
-    ingest: Mutex<Ingest<Box<dyn Store>>>,
-    outbox: mpsc::UnboundedSender<Outgoing>,
-    traffic: Arc<Traffic>,
-}
-
-impl Core {
-    fn lock(&self) -> Result<MutexGuard<'_, Ingest<Box<dyn Store>>>, Error> {
-        self.ingest.lock().map_err(|_| Error::Internal { what: "ingest state poisoned by a panic" })
-    }
-
-    /// Runs a batch and queues its replies, counting traffic, all under the ingest lock.
-    fn handle_batch(&self, batch: &[Publish]) -> Result<Vec<Outcome>, Error> {
-        let mut ingest = self.lock()?;
-        let outcomes = ingest.handle_batch(batch.iter().map(|p| (p.topic.as_str(), p.payload.as_ref())))?;
-        let mut published = Vec::new();
-        for outcome in &outcomes {
-            for out in &outcome.publish {
-                published.push(out.device.as_str());
-                // The receiver lives as long as the service; when it is gone we are stopping.
-                let _ = self.outbox.send(out.clone());
-            }
-        }
-        self.traffic.record(batch.iter().map(|p| topic_device(&p.topic)), published);
-        Ok(outcomes)
-    }
-
-    /// [`Ingest::set_desired`], queueing the `desired` message.
-    pub(crate) fn set_desired(
-        &self,
-        device: &str,
-        version: u64,
-        state: &Value,
-    ) -> Result<DesiredOutcome, Error> {
-        let mut ingest = self.lock()?;
-        let outcome = ingest.set_desired(device, version, state)?;
-        if let Some(out) = &outcome.publish {
-            let _ = self.outbox.send(out.clone());
-            self.traffic.record([], [out.device.as_str()]);
-        }
-        Ok(outcome)
-    }
-
-    /// Runs a query on the store.
-    pub(crate) fn query<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
-    ) -> Result<T, Error> {
-        let mut ingest = self.lock()?;
-        Ok(f(ingest.store().as_mut())?)
-    }
-
-    pub(crate) fn traffic(&self) -> &Arc<Traffic> {
-        &self.traffic
-    }
-}
 
 /// Why the service stopped, once it has.
 struct Stop {
@@ -292,7 +235,7 @@ impl Twin {
 
         let traffic = Arc::new(Traffic::default());
         let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
-        let core = Arc::new(Core { ingest: Mutex::new(Ingest::new(store)), outbox: outbox_tx, traffic });
+        let core = Arc::new(Core::new(Ingest::new(store), outbox_tx, traffic));
         let stop = Arc::new(Stop::default());
         let (ready_tx, mut ready_rx) = watch::channel(false);
         let last_error = Arc::new(Mutex::new(None::<String>));
@@ -453,13 +396,6 @@ impl Drop for Twin {
             task.abort();
         }
     }
-}
-
-/// Runs blocking work (SQLite) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f).await.map_err(|_| Error::Internal { what: "blocking task panicked" })?
 }
 
 async fn run_eventloop(

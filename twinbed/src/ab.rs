@@ -7,6 +7,7 @@
 
 use crate::firmware::AbFirmware;
 use crate::image::{read_payload, sign_payload, signing_key, ImageError, Trailer, HEADER_SIZE};
+use crate::runner::{Runner, Sources};
 use std::path::Path;
 use twinbed_contract::layout;
 use twinbed_engine::{Machine, Stop};
@@ -28,8 +29,10 @@ pub fn image(elf: &Path, version: &str, trailer: Trailer) -> Result<Vec<u8>, Ima
     sign_payload(&payload, version, &key, SLOT_SIZE, HEADER_SIZE, trailer)
 }
 
-/// A device with the bootloader and `factory` (already signed) in slot A, reset.
-pub fn device(fw: &AbFirmware, board: &crate::Board, factory: &[u8]) -> Result<Machine, crate::RunError> {
+/// A device with the bootloader and `factory` (already signed) in slot A, reset. Its console
+/// is everything the device prints, on any UART (the app's modem commands on UART1 included,
+/// as there is no modem here), so a boot is judged on all it said.
+pub fn device(fw: &AbFirmware, board: &crate::Board, factory: &[u8]) -> Result<Runner, crate::RunError> {
     let boot = std::fs::read(&fw.boot)
         .map_err(|source| crate::elf::ElfError::Read { path: fw.boot.clone(), source })?;
     let mut m = Machine::new(board)?;
@@ -42,7 +45,7 @@ pub fn device(fw: &AbFirmware, board: &crate::Board, factory: &[u8]) -> Result<M
         });
     }
     m.reset();
-    Ok(m)
+    Ok(Runner::new(m, board, Sources::Everything))
 }
 
 /// What one boot did.
@@ -69,11 +72,10 @@ impl Boot {
 
 /// Runs one boot until the guest exits (or [`BOOT_BUDGET`] passes), then power-cycles the
 /// machine (RAM cleared, flash kept) for the next.
-pub fn boot(m: &mut Machine) -> Boot {
-    let stop = m.run(BOOT_BUDGET);
-    let bytes: Vec<u8> = m.take_output().into_iter().map(|(_, b)| b).collect();
-    let console = String::from_utf8_lossy(&bytes).into_owned();
-    m.power_on();
+pub fn boot(r: &mut Runner) -> Boot {
+    let stop = r.step(BOOT_BUDGET);
+    let console = r.console.take_raw();
+    r.machine.power_on();
     let booted = console
         .lines()
         .filter_map(|l| {

@@ -377,11 +377,12 @@ pub fn run_cpu(
     progress: &mut dyn FnMut(&str),
 ) -> Result<CpuBench, BenchError> {
     let qemu = crate::qemu_binary()?;
+    let target_dir = firmware::bench_target_dir(sizes).map_err(firmware::BuildError::from)?;
     progress(&format!(
         "building the benchmark firmware (bench-cpu {} KiB, bench-duty {} h) in {}",
         sizes.kib,
         sizes.hours,
-        firmware::bench_target_dir(sizes).display()
+        target_dir.display()
     ));
     let fw = firmware::build_bench(sizes, progress)?;
     let pinning = thread_cpus();

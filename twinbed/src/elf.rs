@@ -74,6 +74,6 @@ pub fn inspect(path: &Path) -> Result<FirmwareInfo, ElfError> {
         return Err(ElfError::Empty { path: path.to_owned() });
     }
     let sample_hook =
-        file.symbols().find(|s| s.name() == Ok(twinbed_qemu::SAMPLE_HOOK_SYMBOL)).map(|s| s.address() as u32);
+        file.symbols().find(|s| s.name() == Ok(twinbed_contract::hook::SYMBOL)).map(|s| s.address() as u32);
     Ok(FirmwareInfo { entry: file.entry() as u32, sample_hook })
 }

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 /// The Rust target of the mps2-an385 firmware.
 pub const TARGET: &str = "thumbv7m-none-eabi";
@@ -55,7 +57,9 @@ impl Firmware {
 
 /// The `twinbed-selftest` binaries whose names `keep` accepts, sorted.
 fn selftest_bins(keep: impl Fn(&str) -> bool) -> Vec<String> {
-    let dir = repo_root().join("firmware/selftest/src/bin");
+    // Outside a checkout there are no programs to list (and nothing to build them with).
+    let Ok(root) = repo_root() else { return Vec::new() };
+    let dir = root.join("firmware/selftest/src/bin");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -89,6 +93,9 @@ pub enum BuildError {
         /// Its stderr.
         stderr: String,
     },
+    /// The current directory is not inside a twinbed checkout.
+    #[error(transparent)]
+    NotInCheckout(#[from] NotInCheckout),
     /// cargo failed (its output was shown as it ran).
     #[error("building the firmware failed (`cargo build` in {dir} exited with {status}); see the compiler output above")]
     Cargo {
@@ -99,9 +106,75 @@ pub enum BuildError {
     },
 }
 
-/// The repository root (this crate's parent directory).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."))
+/// Why twinbed cannot find the checkout it is to work in.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error(
+    "{} is not inside a twinbed checkout: no directory from there upwards has twinbed's \
+     Cargo.toml with the firmware/ workspace next to it. Run this from (a directory of) your \
+     checkout",
+    cwd.display()
+)]
+pub struct NotInCheckout {
+    /// Where the search started (the current directory).
+    pub cwd: PathBuf,
+}
+
+/// The checkout that holds `dir`, found as cargo finds its workspace: the first directory from
+/// `dir` upwards whose `Cargo.toml` is twinbed's host workspace (a `[workspace]` with the
+/// `twinbed` member) and that has the firmware workspace (`firmware/Cargo.toml`) beside it.
+pub fn find_repo_root(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| {
+            let is_ours = std::fs::read_to_string(d.join("Cargo.toml"))
+                .is_ok_and(|t| t.contains("[workspace]") && t.contains("\"twinbed\""));
+            is_ours && d.join("firmware").join("Cargo.toml").is_file()
+        })
+        .map(Path::to_owned)
+}
+
+/// The checkout this process works in: found from the current directory upwards at run time
+/// ([`find_repo_root`]), once per process. A binary built in one checkout and run in another
+/// works on the one it is run in (see [`checkout_note`]).
+pub fn repo_root() -> Result<PathBuf, NotInCheckout> {
+    static FOUND: OnceLock<Result<PathBuf, NotInCheckout>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            find_repo_root(&cwd).ok_or(NotInCheckout { cwd })
+        })
+        .clone()
+}
+
+/// The checkout this binary was built in (known at compile time; only to tell the user when
+/// the one in use is another).
+fn built_in() -> Option<PathBuf> {
+    Path::new(option_env!("CARGO_MANIFEST_DIR")?).parent().map(Path::to_owned)
+}
+
+/// A line saying which checkout is used, when it is not the one this binary was built in
+/// (e.g. a target directory copied from another checkout); `None` when they are the same.
+pub fn checkout_note(root: &Path) -> Option<String> {
+    let built = built_in()?;
+    let same = match (root.canonicalize(), built.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => root == built,
+    };
+    (!same).then(|| {
+        format!("using the checkout at {} (this binary was built in {})", root.display(), built.display())
+    })
+}
+
+/// [`repo_root`], telling `log` once per process which checkout is used when it is not the one
+/// the binary was built in.
+fn root(log: &mut dyn FnMut(&str)) -> Result<PathBuf, BuildError> {
+    static TOLD: AtomicBool = AtomicBool::new(false);
+    let root = repo_root()?;
+    if let Some(note) = checkout_note(&root) {
+        if !TOLD.swap(true, Ordering::Relaxed) {
+            log(&note);
+        }
+    }
+    Ok(root)
 }
 
 /// A `Command` for `program` in `dir`, with the host build's cargo variables removed, so a
@@ -129,7 +202,7 @@ fn run_cargo(cmd: &mut Command, dir: &Path) -> Result<(), BuildError> {
 
 /// Installs the firmware's Rust target if the pinned toolchain lacks it, telling `log` so.
 pub fn ensure_target(log: &mut dyn FnMut(&str)) -> Result<(), BuildError> {
-    let root = repo_root();
+    let root = root(log)?;
     let out = clean_command("rustup", &root)
         .args(["target", "list", "--installed"])
         .output()
@@ -150,20 +223,20 @@ pub fn ensure_target(log: &mut dyn FnMut(&str)) -> Result<(), BuildError> {
 
 /// Where a variant is built: each has its own target dir, so building one never overwrites the
 /// other's ELF (`firmware/target` for the device build, `firmware/target/test-mode` for tests).
-pub fn target_dir(variant: Variant) -> PathBuf {
-    let base = repo_root().join("firmware").join("target");
-    match variant {
+pub fn target_dir(variant: Variant) -> Result<PathBuf, NotInCheckout> {
+    let base = repo_root()?.join("firmware").join("target");
+    Ok(match variant {
         Variant::Device => base,
         Variant::Test { .. } => base.join("test-mode"),
-    }
+    })
 }
 
 /// Builds every firmware binary for `variant` and returns the ELF paths. Compiler output goes
 /// to this process's stderr.
 pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, BuildError> {
     ensure_target(log)?;
-    let dir = repo_root().join("firmware");
-    let target_dir = target_dir(variant);
+    let dir = root(log)?.join("firmware");
+    let target_dir = target_dir(variant)?;
     let mut cmd = clean_command("cargo", &dir);
     // The benchmark firmware (sha2, ed25519) builds only for `cargo xtask bench`, the
     // bootloader only for its area (`build_ab`).
@@ -213,8 +286,8 @@ impl AppFlavour {
 /// Builds the reference app (device build, samples forever) in `flavour` and returns its ELF.
 pub fn build_app(flavour: AppFlavour, log: &mut dyn FnMut(&str)) -> Result<PathBuf, BuildError> {
     ensure_target(log)?;
-    let dir = repo_root().join("firmware");
-    let target_dir = repo_root().join("firmware").join("target").join(flavour.name());
+    let dir = root(log)?.join("firmware");
+    let target_dir = dir.join("target").join(flavour.name());
     let mut cmd = clean_command("cargo", &dir);
     cmd.args(["build", "--release", "--quiet", "-p", "twinbed-app", "--target-dir"]).arg(&target_dir);
     match flavour {
@@ -249,7 +322,7 @@ pub struct AbFirmware {
 /// (the slot changes the binary). Compiler output goes to this process's stderr.
 pub fn build_ab(samples: u32, log: &mut dyn FnMut(&str)) -> Result<AbFirmware, BuildError> {
     ensure_target(log)?;
-    let dir = repo_root().join("firmware");
+    let dir = root(log)?.join("firmware");
     let base = dir.join("target");
     let build = |package: &str, slot: &str, profile: &str, features: &str, name: &str| {
         let target_dir = base.join(format!("ab-{name}"));
@@ -262,7 +335,7 @@ pub fn build_ab(samples: u32, log: &mut dyn FnMut(&str)) -> Result<AbFirmware, B
             cmd.args(["--features", features]);
         }
         run_cargo(&mut cmd, &dir)?;
-        Ok(target_dir.join(TARGET).join(profile))
+        Ok::<_, BuildError>(target_dir.join(TARGET).join(profile))
     };
     let boot = build("twinbed-boot", "boot", "boot", "", "boot")?.join("boot");
     // The slot apps verify downloads with Ed25519 too: the `boot` profile keeps that small.
@@ -296,16 +369,16 @@ pub struct BenchFirmware {
 
 /// Where the benchmark firmware of `sizes` is built: `firmware/target/bench-<kib>-<hours>`, so
 /// builds of different sizes never overwrite each other (nor the device or test builds).
-pub fn bench_target_dir(sizes: BenchSizes) -> PathBuf {
-    repo_root().join("firmware").join("target").join(format!("bench-{}-{}", sizes.kib, sizes.hours))
+pub fn bench_target_dir(sizes: BenchSizes) -> Result<PathBuf, NotInCheckout> {
+    Ok(repo_root()?.join("firmware").join("target").join(format!("bench-{}-{}", sizes.kib, sizes.hours)))
 }
 
 /// Builds the benchmark firmware (package `twinbed-bench`) for `sizes` and returns its ELFs.
 /// Compiler output goes to this process's stderr.
 pub fn build_bench(sizes: BenchSizes, log: &mut dyn FnMut(&str)) -> Result<BenchFirmware, BuildError> {
     ensure_target(log)?;
-    let dir = repo_root().join("firmware");
-    let target_dir = bench_target_dir(sizes);
+    let dir = root(log)?.join("firmware");
+    let target_dir = bench_target_dir(sizes)?;
     let mut cmd = clean_command("cargo", &dir);
     cmd.args(["build", "--release", "--quiet", "--package", "twinbed-bench", "--target-dir"])
         .arg(&target_dir)
@@ -314,4 +387,32 @@ pub fn build_bench(sizes: BenchSizes, log: &mut dyn FnMut(&str)) -> Result<Bench
     run_cargo(&mut cmd, &dir)?;
     let out = target_dir.join(TARGET).join("release");
     Ok(BenchFirmware { cpu: out.join("bench-cpu"), duty: out.join("bench-duty"), sizes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_repo_root;
+    use std::fs;
+
+    #[test]
+    fn the_checkout_is_the_first_twinbed_workspace_upwards() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("checkout");
+        fs::create_dir_all(root.join("firmware/app/src")).unwrap();
+        fs::create_dir_all(root.join("twinbed/src")).unwrap();
+        fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"twinbed\", \"xtask\"]\n").unwrap();
+        fs::write(root.join("firmware/Cargo.toml"), "[workspace]\nmembers = [\"app\"]\n").unwrap();
+        // A member's own Cargo.toml (no [workspace]) and the firmware workspace are passed by.
+        fs::write(root.join("twinbed/Cargo.toml"), "[package]\nname = \"twinbed\"\n").unwrap();
+        assert_eq!(find_repo_root(&root.join("twinbed/src")), Some(root.clone()));
+        assert_eq!(find_repo_root(&root.join("firmware/app/src")), Some(root.clone()));
+        assert_eq!(find_repo_root(&root), Some(root.clone()));
+        // Another workspace, or one without firmware/, is not a checkout.
+        let other = tmp.path().join("other");
+        fs::create_dir_all(other.join("firmware")).unwrap();
+        fs::write(other.join("Cargo.toml"), "[workspace]\nmembers = [\"foo\"]\n").unwrap();
+        assert_eq!(find_repo_root(&other), None);
+        fs::remove_file(root.join("firmware/Cargo.toml")).unwrap();
+        assert_eq!(find_repo_root(&root.join("twinbed")), None);
+    }
 }

@@ -74,8 +74,12 @@ pub struct SignRequest {
     pub confirm: bool,
 }
 
-/// The header size of the A/B layout (firmware/bsp: `map::ab::HEADER`).
-pub const HEADER_SIZE: u16 = 0x400;
+/// The header size of the A/B layout ([`twinbed_contract::layout::HEADER`]).
+pub const HEADER_SIZE: u16 = {
+    let h = twinbed_contract::layout::HEADER;
+    assert!(h <= u16::MAX as u32, "an MCUboot header size is a u16");
+    h as u16
+};
 
 /// What was signed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,17 +1,22 @@
 //! twinbed's front door as a library: run a firmware ELF on an engine for a board, feed its
 //! sensors from a profile, collect the console. The `twinbed` CLI and `cargo xtask` are thin
 //! layers over this, so both behave the same.
+//!
+//! Every run of the embedded engine goes through one [`Runner`] ([`runner`]); [`run`] drives it
+//! or QEMU with the same [`Driver`]; [`emulate`] is a device next to its twin, checked and
+//! summed up, for `twinbed emulate` and `cargo xtask emulate` alike.
 
 pub mod ab;
 pub mod bench;
 pub mod duration;
 pub mod elf;
+pub mod emulate;
 pub mod energy;
 pub mod firmware;
 pub mod image;
-mod native;
 pub mod net;
 pub mod profile;
+pub mod runner;
 pub mod scenario;
 pub mod sweep;
 
@@ -19,8 +24,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use profile::TemperatureProfile;
+pub use runner::{Driver, Flow, Outcome, Runner, SamplePoint};
 pub use twinbed_board::Board;
-pub use twinbed_qemu::Outcome;
 
 /// Which emulator runs the firmware.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -94,7 +99,7 @@ pub enum RunError {
         hfsr: u32,
     },
     /// A virtual duration was asked for but the firmware cannot report its virtual time.
-    #[error("a virtual duration needs firmware with the testbed hook `{}` (the twinbed BSP provides it); this ELF has none", twinbed_qemu::SAMPLE_HOOK_SYMBOL)]
+    #[error("a virtual duration needs firmware with the testbed hook `{}` (the twinbed BSP provides it); this ELF has none", twinbed_contract::hook::SYMBOL)]
     NoHookForDuration,
 }
 
@@ -168,30 +173,70 @@ pub struct Report {
     pub instructions: Option<u64>,
 }
 
-struct Driver<'a> {
+/// [`run`]'s driver: counts and forwards lines, records samples, stops at the virtual duration.
+struct RunDriver<'a> {
     opts: &'a RunOptions,
     on_line: &'a mut dyn FnMut(&str),
     samples: Vec<Sample>,
     lines: usize,
 }
 
-impl twinbed_qemu::Driver for Driver<'_> {
-    fn on_line(&mut self, line: &str) -> twinbed_qemu::Flow {
+impl Driver for RunDriver<'_> {
+    fn on_line(&mut self, line: &str) -> Flow {
         self.lines += 1;
         (self.on_line)(line);
-        twinbed_qemu::Flow::Continue
+        Flow::Continue
     }
 
-    fn on_sample(&mut self, at: twinbed_qemu::SamplePoint) -> (Option<i32>, twinbed_qemu::Flow) {
+    fn on_sample(&mut self, at: SamplePoint) -> (Option<i32>, Flow) {
         if let Some(d) = self.opts.virtual_duration {
             if u128::from(at.uptime_ms) > d.as_millis() {
-                return (None, twinbed_qemu::Flow::Stop);
+                return (None, Flow::Stop);
             }
         }
         let t = self.opts.temperature.as_ref().map(|p| p.milli_c_at(u64::from(at.uptime_ms)));
         self.samples.push(Sample { index: at.index, uptime_ms: at.uptime_ms, temperature_milli_c: t });
-        (t, twinbed_qemu::Flow::Continue)
+        (t, Flow::Continue)
     }
+}
+
+/// The native engine's runner for `opts`: the board, the block compiler setting, the ELF, the
+/// preloaded files (then a reset, so the guest starts from them), the initial temperature, and
+/// the sample hook when a profile or a duration needs it.
+fn native_runner(opts: &RunOptions, info: &elf::FirmwareInfo) -> Result<Runner, RunError> {
+    let data =
+        std::fs::read(&opts.elf).map_err(|source| elf::ElfError::Read { path: opts.elf.clone(), source })?;
+    let mut m = twinbed_engine::Machine::new(&opts.board)?;
+    match opts.jit {
+        Jit::Auto => {}
+        Jit::Off => m.set_jit(None),
+        Jit::Eager => m.set_jit(Some(1)),
+    }
+    m.load_elf(&data)?;
+    for (addr, path) in &opts.preload {
+        let bytes = std::fs::read(path).map_err(|e| RunError::Preload {
+            path: path.clone(),
+            addr: *addr,
+            reason: e.to_string(),
+        })?;
+        if !m.poke(*addr, &bytes) {
+            return Err(RunError::Preload {
+                path: path.clone(),
+                addr: *addr,
+                reason: format!("{} bytes there do not fit one memory region of the board", bytes.len()),
+            });
+        }
+    }
+    if !opts.preload.is_empty() {
+        m.reset();
+    }
+    let mut r = Runner::new(m, &opts.board, runner::Sources::Console);
+    if let Some(p) = &opts.temperature {
+        r.set_temperature(p.milli_c_at(0));
+    }
+    let use_hook = opts.temperature.is_some() || opts.virtual_duration.is_some();
+    r.set_sample_hook(info.sample_hook.filter(|_| use_hook));
+    Ok(r)
 }
 
 /// Runs the firmware; every console line goes to `on_line` as it arrives.
@@ -201,11 +246,12 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
         return Err(RunError::NoHookForDuration);
     }
     let started = Instant::now();
-    let mut driver = Driver { opts, on_line, samples: Vec::new(), lines: 0 };
+    let mut driver = RunDriver { opts, on_line, samples: Vec::new(), lines: 0 };
     let (outcome, instructions) = match opts.engine {
         Engine::Native => {
-            let (outcome, instret) = native::run(opts, &info, &mut driver)?;
-            (outcome, Some(instret))
+            let mut r = native_runner(opts, &info)?;
+            let outcome = r.drive(&mut driver, opts.timeout)?;
+            (outcome, Some(r.machine.instret))
         }
         Engine::Qemu => {
             let cfg = twinbed_qemu::RunConfig {
@@ -221,7 +267,7 @@ pub fn run(opts: &RunOptions, on_line: &mut dyn FnMut(&str)) -> Result<Report, R
                 preload: opts.preload.clone(),
                 serial1: None,
             };
-            (twinbed_qemu::run(&cfg, &mut driver)?, None)
+            (runner::drive_qemu(&cfg, &mut driver)?, None)
         }
     };
     Ok(Report {

@@ -22,9 +22,9 @@
 //! The firmware reaches the broker as `broker.twinbed:1883`; the link connects to the real
 //! broker instead ([`Redirect`]).
 
+use crate::runner::{Runner, Sources};
 use std::net::SocketAddr;
 use std::time::Duration;
-use twinbed_engine::periph::OutputSource;
 use twinbed_engine::{Machine, Stop};
 use twinbed_modem::{
     Incoming, Link, LinkCounters, LinkError, LinkStatus, Modem, MqttLink, MqttLinkConfig, Qos,
@@ -183,8 +183,8 @@ pub struct Reading {
 
 /// The machine, its modem and the modem's link.
 pub struct NetDevice {
-    /// The machine.
-    pub machine: Machine,
+    /// The machine, its sensor and console.
+    runner: Runner,
     /// The modem (plain data).
     pub modem: Modem,
     link: Redirect<MqttLink>,
@@ -196,9 +196,7 @@ pub struct NetDevice {
     boots: u32,
     last_index: Option<u32>,
     sample_hook: Option<u32>,
-    sensor: Option<String>,
     temperature: i32,
-    console: Vec<u8>,
     /// Entries of the modem's power log already handed to the machine's `modem` rail.
     power_applied: usize,
 }
@@ -218,31 +216,29 @@ impl NetDevice {
         let mut machine = Machine::new(board)?;
         machine.load_elf(&data)?;
         let info = crate::elf::inspect(elf)?;
-        let sensor = board.device_of_model("tmp105").map(|d| d.name.clone());
-        Self::new(machine, imei, broker, info.sample_hook, sensor)
+        Self::new(Runner::new(machine, board, Sources::Console), imei, broker, info.sample_hook)
     }
 
-    /// `machine` (firmware loaded, reset) with a modem of IMEI `imei` whose link goes to the
-    /// broker at `broker`. `sample_hook` is the firmware's `twinbed_sample_hook` (readings are
-    /// recorded there), `sensor` the name of the temperature sensor device.
+    /// `runner`'s machine (firmware loaded, reset) with a modem of IMEI `imei` whose link goes
+    /// to the broker at `broker`. `sample_hook` is the firmware's `twinbed_sample_hook`
+    /// (readings are recorded there).
     pub fn new(
-        mut machine: Machine,
+        mut runner: Runner,
         imei: &str,
         broker: SocketAddr,
         sample_hook: Option<u32>,
-        sensor: Option<String>,
     ) -> Result<Self, NetError> {
         let link = MqttLink::new(MqttLinkConfig::default()).map_err(NetError::Link)?;
         let mut modem = Modem::new(twinbed_modem::Timing::default());
         modem.set_imei(imei);
-        machine.attach_serial(MODEM_UART, true);
-        if !machine.serial_rx(MODEM_UART, &[]) {
+        runner.machine.attach_serial(MODEM_UART, true);
+        if !runner.machine.serial_rx(MODEM_UART, &[]) {
             return Err(NetError::NoUart(MODEM_UART));
         }
-        machine.set_stop_at(sample_hook);
-        let clock_hz = u64::from(machine.clock_hz);
+        runner.set_sample_hook(sample_hook);
+        let clock_hz = u64::from(runner.machine.clock_hz);
         Ok(NetDevice {
-            machine,
+            runner,
             modem,
             link: Redirect { inner: link, to: broker, now_ms: 0, transcript: Vec::new() },
             clock_hz,
@@ -251,15 +247,23 @@ impl NetDevice {
             boots: 0,
             last_index: None,
             sample_hook,
-            sensor,
             temperature: 0,
-            console: Vec::new(),
             power_applied: 0,
         })
         .map(|mut d| {
             d.apply_modem_power();
             d
         })
+    }
+
+    /// The machine.
+    pub fn machine(&self) -> &Machine {
+        &self.runner.machine
+    }
+
+    /// The machine, to change (poke memory, inject faults into its devices).
+    pub fn machine_mut(&mut self) -> &mut Machine {
+        &mut self.runner.machine
     }
 
     /// The device id the firmware uses: `d` and the IMEI.
@@ -269,7 +273,7 @@ impl NetDevice {
 
     /// Virtual time now, ms.
     pub fn now_ms(&self) -> u64 {
-        self.machine.now * 1000 / self.clock_hz
+        self.runner.machine.now * 1000 / self.clock_hz
     }
 
     fn ns(&self, cycles: u64) -> u64 {
@@ -282,9 +286,7 @@ impl NetDevice {
 
     /// Sets the sensor's temperature (m°C).
     pub fn set_temperature(&mut self, milli_c: i32) {
-        if let Some(s) = &self.sensor {
-            self.machine.set_temperature(s, milli_c);
-        }
+        self.runner.set_temperature(milli_c);
         self.temperature = milli_c;
     }
 
@@ -303,7 +305,7 @@ impl NetDevice {
         quiet
             .wait_quiet(&id, &|| link.counters())
             .map_err(|why| NetError::NotQuiet { at_ms: self.now_ms(), why })?;
-        let now = self.ns(self.machine.now);
+        let now = self.ns(self.runner.machine.now);
         self.link.now_ms = self.now_ms();
         self.modem.deliver_incoming(now, &mut self.link);
         self.push_modem_output();
@@ -329,16 +331,16 @@ impl NetDevice {
                 twinbed_modem::PowerState::Tx => "tx",
             };
             // Boards without a [power] table keep no accounts: nothing to tell.
-            let _ = self.machine.set_external_state("modem", name);
+            let _ = self.runner.machine.set_external_state("modem", name);
         }
         self.power_applied = log.len();
     }
 
     fn push_modem_output(&mut self) {
-        let now = self.ns(self.machine.now);
+        let now = self.ns(self.runner.machine.now);
         let bytes = self.modem.take_output(now);
         if !bytes.is_empty() {
-            self.machine.serial_rx(MODEM_UART, &bytes);
+            self.runner.machine.serial_rx(MODEM_UART, &bytes);
         }
         self.apply_modem_power();
     }
@@ -352,10 +354,10 @@ impl NetDevice {
         quiet: &mut dyn Quiet,
         on_sample: &mut dyn FnMut(&Reading) -> Option<i32>,
     ) -> Result<Stop, NetError> {
-        let end = self.machine.now.saturating_add(cycles);
+        let end = self.runner.machine.now.saturating_add(cycles);
         loop {
             // Whatever is due for the modem now.
-            let now_ns = self.ns(self.machine.now);
+            let now_ns = self.ns(self.runner.machine.now);
             if self.modem.next_deadline().is_some_and(|d| d <= now_ns) {
                 self.link.now_ms = self.now_ms();
                 self.modem.poll(now_ns, &mut self.link);
@@ -366,25 +368,20 @@ impl NetDevice {
                 }
                 continue;
             }
-            if self.machine.now >= end {
+            if self.runner.machine.now >= end {
                 return Ok(Stop::Budget);
             }
             let next = self.modem.next_deadline().map_or(end, |d| self.cycles(d).min(end));
-            let stop = self.machine.run(next.saturating_sub(self.machine.now).max(1));
-            for (t, _, byte) in self.machine.take_serial_tx() {
+            let stop = self.runner.step(next.saturating_sub(self.machine().now).max(1));
+            for (t, _, byte) in self.runner.machine.take_serial_tx() {
                 let t = self.ns(t);
                 self.modem.write(t, byte);
-            }
-            for (source, byte) in self.machine.take_output() {
-                // The console is UART0 plus semihosting, as on QEMU's stdout.
-                if matches!(source, OutputSource::Uart(0) | OutputSource::Semihosting) {
-                    self.console.push(byte);
-                }
             }
             match stop {
                 Stop::Serial | Stop::Budget => {}
                 Stop::StopPoint => {
-                    let (uptime_ms, index) = (self.machine.cpu.r[0], self.machine.cpu.r[1]);
+                    let at = self.runner.sample_point();
+                    let (uptime_ms, index) = (at.uptime_ms, at.index);
                     if self.last_index.is_some_and(|last| index <= last) {
                         self.boots += 1;
                     }
@@ -413,7 +410,7 @@ impl NetDevice {
 
     /// The console output so far (UART0 and semihosting); taking it empties it.
     pub fn take_console(&mut self) -> String {
-        String::from_utf8_lossy(&std::mem::take(&mut self.console)).replace('\r', "")
+        self.runner.console.take_text()
     }
 
     /// The MQTT transcript so far (see [`Redirect::transcript`]); taking it empties it.
@@ -423,7 +420,7 @@ impl NetDevice {
 
     /// Injects a modem fault (no coverage, extra latency, a dropped link) now.
     pub fn inject(&mut self, fault: twinbed_modem::Fault) {
-        let now = self.ns(self.machine.now);
+        let now = self.ns(self.runner.machine.now);
         self.modem.inject(now, fault);
         self.apply_modem_power();
     }
@@ -431,7 +428,7 @@ impl NetDevice {
     /// The modem and its link, for anything [`NetDevice::inject`] does not cover, at the current
     /// virtual time. Power-state changes made through it reach the machine at the next poll.
     pub fn modem_and_link(&mut self) -> (&mut Modem, &mut dyn Link, u64) {
-        let now = self.ns(self.machine.now);
+        let now = self.ns(self.runner.machine.now);
         self.power_applied = self.power_applied.min(self.modem.power_log().len());
         (&mut self.modem, &mut self.link, now)
     }
@@ -439,9 +436,9 @@ impl NetDevice {
     /// Power-cycles the device: the machine loses its RAM (flash stays), and the modem too
     /// (its link closes).
     pub fn power_cycle(&mut self) {
-        let now = self.ns(self.machine.now);
-        self.machine.power_cut(0);
-        self.machine.power_on();
+        let now = self.ns(self.runner.machine.now);
+        self.runner.machine.power_cut(0);
+        self.runner.machine.power_on();
         self.modem.power_cycle(now, &mut self.link);
         self.last_index = None;
         self.boots += 1;

@@ -6,8 +6,8 @@
 //! the bootloader recording the trial, the app confirming after its health check. Then the
 //! sweep walks through the update once more and, at every cut point (every `stride`-th
 //! operation plus the first and last few), takes copies of the device right after that
-//! operation started ([`Machine::set_stop_at_flash_op`]), cuts their power with it half done
-//! in `variants` seeded torn states ([`Machine::power_cut`]), powers on, and boots three
+//! operation started ([`Machine::set_stop_at_flash_op`](twinbed_engine::Machine::set_stop_at_flash_op)), cuts their power with it half done
+//! in `variants` seeded torn states ([`Machine::power_cut`](twinbed_engine::Machine::power_cut)), powers on, and boots three
 //! times. Invariants:
 //! - every boot boots something, and only a signed image the device was given (A 1.0.0 or
 //!   B 1.1.0): never nothing, never another version;
@@ -23,7 +23,7 @@
 //!   operation, not on a replay from the start.
 //! - **Power-on states are memoised.** After a power-on the device's future depends only on the
 //!   flash (RAM comes back zeroed, the core and devices reset, the feed offers the same image),
-//!   so the verdict of each check step is kept per (step, [`Machine::flash_digest`]). Cuts
+//!   so the verdict of each check step is kept per (step, [`Machine::flash_digest`](twinbed_engine::Machine::flash_digest)). Cuts
 //!   converge after their first boot (the update has completed, and the flash is the same as
 //!   after any other such cut), so mostly only that first boot runs. `--no-memo` turns it off;
 //!   a test checks that the report is the same either way.
@@ -33,10 +33,11 @@
 use crate::ab;
 use crate::firmware::AbFirmware;
 use crate::image::Trailer;
+use crate::runner::Runner;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
-use twinbed_engine::{Machine, Stop};
+use twinbed_engine::Stop;
 
 /// How to sweep.
 #[derive(Clone, Copy, Debug)]
@@ -107,7 +108,7 @@ pub enum SweepError {
 /// The device before the update: bootloader and factory image A 1.0.0 (confirmed), slot B never
 /// written, update B 1.1.0 on the OTA feed; and update 1.1.1 for retries.
 struct Device {
-    base: Machine,
+    base: Runner,
     retry: Vec<u8>,
 }
 
@@ -116,7 +117,7 @@ fn device(fw: &AbFirmware, board: &crate::Board) -> Result<Device, SweepError> {
     let mut base = ab::device(fw, board, &factory)?;
     let update = ab::image(&fw.app_b, "1.1.0", Trailer::None)?;
     let retry = ab::image(&fw.app_b, "1.1.1", Trailer::None)?;
-    base.ota_feed().ok_or_else(|| SweepError::Io("the board has no OTA feed".into()))?.offer(update);
+    base.machine.ota_feed().ok_or_else(|| SweepError::Io("the board has no OTA feed".into()))?.offer(update);
     Ok(Device { base, retry })
 }
 
@@ -148,7 +149,7 @@ pub fn run(
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<SweepReport, SweepError> {
     let dev = device(fw, board)?;
-    let first = dev.base.flash_ops();
+    let first = dev.base.machine.flash_ops();
     // The clean update: download, mark, reboot into the trial, confirm; then B for good.
     let mut clean = dev.base.clone();
     let first_boot = ab::boot(&mut clean);
@@ -159,7 +160,7 @@ pub fn run(
             first_boot.console, second.console
         )));
     }
-    let operations = clean.flash_ops() - first;
+    let operations = clean.machine.flash_ops() - first;
     let mut report =
         SweepReport { seed: opts.seed, operations, torn_variants: opts.variants, ..Default::default() };
     let cuts: Vec<(u32, u64)> = match opts.replay {
@@ -253,20 +254,20 @@ fn walk(
             if at.is_some_and(|a| a > op) {
                 walker = dev.base.clone();
             }
-            walker.set_stop_at_flash_op(Some(first + op));
+            walker.machine.set_stop_at_flash_op(Some(first + op));
             loop {
-                match walker.run(ab::BOOT_BUDGET) {
+                match walker.step(ab::BOOT_BUDGET) {
                     Stop::FlashOp { .. } => break,
                     Stop::Exit(_) => {
-                        let _ = walker.take_output();
-                        walker.power_on();
+                        let _ = walker.console.take_raw();
+                        walker.machine.power_on();
                     }
                     other => {
                         return Err(SweepError::CleanRun(format!("on the way to operation {op}: {other:?}")))
                     }
                 }
             }
-            let _ = walker.take_output();
+            let _ = walker.console.take_raw();
             at = Some(op);
         }
         out.push((i, cut_and_check(dev, &walker, seed, memo)));
@@ -290,12 +291,12 @@ struct Memo {
 /// if the device is on the old image, the retry's offer and two more. A step's outcome depends
 /// only on the flash, so each (step, flash) pair is looked up in the memo first and recorded
 /// after.
-fn cut_and_check(dev: &Device, at: &Machine, seed: u64, memo: &Memo) -> Result<bool, String> {
+fn cut_and_check(dev: &Device, at: &Runner, seed: u64, memo: &Memo) -> Result<bool, String> {
     let mut m = at.clone();
-    if m.power_cut(seed).is_none() {
+    if m.machine.power_cut(seed).is_none() {
         return Err("no flash operation in flight at the cut".into());
     }
-    m.power_on();
+    m.machine.power_on();
     let mut visited = Vec::new();
     let verdict = steps(dev, &mut m, memo, &mut visited);
     if memo.on {
@@ -308,7 +309,7 @@ fn cut_and_check(dev: &Device, at: &Machine, seed: u64, memo: &Memo) -> Result<b
     verdict
 }
 
-fn steps(dev: &Device, m: &mut Machine, memo: &Memo, visited: &mut Vec<(u8, u128)>) -> Result<bool, String> {
+fn steps(dev: &Device, m: &mut Runner, memo: &Memo, visited: &mut Vec<(u8, u128)>) -> Result<bool, String> {
     let mut last = None;
     for step in 0u8..5 {
         if step == 3 {
@@ -317,10 +318,10 @@ fn steps(dev: &Device, m: &mut Machine, memo: &Memo, visited: &mut Vec<(u8, u128
             }
             // Stayed old (the update was interrupted, or its trial was): a newer update goes
             // through.
-            m.ota_feed().ok_or("no OTA feed")?.offer(dev.retry.clone());
+            m.machine.ota_feed().ok_or("no OTA feed")?.offer(dev.retry.clone());
         }
         if memo.on {
-            let key = (step, m.flash_digest());
+            let key = (step, m.machine.flash_digest());
             if let Some(v) = memo.verdicts.lock().ok().and_then(|v| v.get(&key).cloned()) {
                 return v;
             }

@@ -123,9 +123,9 @@ fn cargo_run_in_firmware_runs_on_the_emulator() {
     testkit::require_qemu();
     let variant = Variant::Test { samples: TEST_SAMPLES };
     testkit::firmware(variant); // builds the same configuration; cargo run then only runs it
-    let out = firmware::clean_command("cargo", &firmware::repo_root().join("firmware"))
+    let out = firmware::clean_command("cargo", &firmware::repo_root().unwrap().join("firmware"))
         .args(["run", "--release", "--quiet", "--features", "test-mode", "--target-dir"])
-        .arg(firmware::target_dir(variant))
+        .arg(firmware::target_dir(variant).unwrap())
         .args(["--", "--temperature", "-12.25"])
         .env("TWINBED_SAMPLES", TEST_SAMPLES.to_string())
         .env("TWINBED_BIN", env!("CARGO_BIN_EXE_twinbed"))
@@ -134,4 +134,37 @@ fn cargo_run_in_firmware_runs_on_the_emulator() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
     assert!(stdout.contains("sample 4: temperature -12.2500 C"), "{stdout}");
+}
+
+/// `twinbed emulate` is `cargo xtask emulate`'s run: the device's console prefixed with its
+/// name on stdout, the summary on stderr, exit 0 when the checks hold.
+#[test]
+fn emulate_runs_the_device_alone_and_sums_up() {
+    let fw = testkit::firmware(Variant::Device);
+    let out = Command::new(env!("CARGO_BIN_EXE_twinbed"))
+        .args(["emulate", "--no-twin", "--duration", "5s", "--device", "probe", "--elf"])
+        .arg(&fw.app)
+        .output()
+        .expect("twinbed starts");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.starts_with("[probe] twinbed-app v0.1.0 on mps2-an385"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains("] sample ")).count(), 5, "{stdout}");
+    assert!(
+        stderr.contains(
+            "twinbed: probe: stopped after 5 s of virtual time; 5 samples, 5 readings, sensor check ok;"
+        ),
+        "{stderr}"
+    );
+}
+
+/// A flag that needs the twin cannot go with `--no-twin`: clap says so (status 2).
+#[test]
+fn emulate_rejects_twin_flags_without_the_twin() {
+    let out = Command::new(env!("CARGO_BIN_EXE_twinbed"))
+        .args(["emulate", "--no-twin", "--budget", "budgets.toml"])
+        .output()
+        .expect("twinbed starts");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot be used with"), "{}", text(&out.stderr));
 }

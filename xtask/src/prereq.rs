@@ -5,7 +5,7 @@ use std::process::Command;
 
 /// Firmware crates whose unit tests run on the host.
 pub const FIRMWARE_HOST_TESTED: &[&str] =
-    &["tmp105", "mcuimage", "abboot", "telemetry", "modem-at", "netlink"];
+    &["tmp105", "mcuimage", "abboot", "telemetry", "modem-at", "uplink", "twinbed-contract"];
 
 /// Makes sure `qemu-system-arm` is there (or `$TWINBED_QEMU`); installs Debian's package with
 /// apt-get otherwise (as root, or through sudo).

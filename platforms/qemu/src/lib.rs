@@ -1,5 +1,10 @@
 //! twinbed's QEMU backend: runs a firmware ELF on `qemu-system-arm` for a board.
 //!
+//! A run is a [`Session`] the caller pulls [`Event`]s from (console lines, stops at the sample
+//! hook, the guest's exit); the caller's side of the contract (what to do with a line, which
+//! temperature to set at a sample, when to stop) lives in the `twinbed` library, which drives
+//! this backend and its own engine the same way.
+//!
 //! - **Launch** through `duct`, paused (`-S`), with deterministic virtual time
 //!   (`-icount shift=N,sleep=off`: N ns per instruction, idle time skipped), UART0 and semihosting
 //!   on QEMU's stdout (read line by line), stderr kept in a file for error reports.
@@ -15,6 +20,7 @@
 
 pub mod gdb;
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -23,10 +29,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinbed_board::Board;
 
-/// Symbol of the testbed hook (see the firmware BSP's `testbed` module).
-pub const SAMPLE_HOOK_SYMBOL: &str = "twinbed_sample_hook";
+pub use twinbed_contract::hook::SamplePoint;
 
-/// What can go wrong running QEMU. Guest failures are not errors: they are [`Outcome`]s.
+/// What can go wrong running QEMU. Guest failures are not errors: they are [`Event`]s.
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {
     /// The QEMU binary is not installed.
@@ -104,7 +109,7 @@ pub struct RunConfig {
     /// Wall-clock limit for the whole run.
     pub timeout: Duration,
     /// Address of the sample hook (from the ELF's symbols), if the firmware has one. With it,
-    /// the driver's [`Driver::on_sample`] is called at every sample.
+    /// the session stops at every sample ([`Event::Sample`]).
     pub sample_hook: Option<u32>,
     /// Temperature (milli-°C) to set before the guest starts, if the board has a TMP105.
     pub initial_temperature: Option<i32>,
@@ -117,41 +122,17 @@ pub struct RunConfig {
     pub serial1: Option<std::net::SocketAddr>,
 }
 
-/// A point where the guest is about to read its sensors (the sample hook's arguments).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SamplePoint {
-    /// The guest's uptime in ms.
-    pub uptime_ms: u32,
-    /// The sample's index, from 0.
-    pub index: u32,
-}
-
-/// Whether to keep the run going.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on.
-    Continue,
-    /// Stop the run now ([`Outcome::Stopped`]).
-    Stop,
-}
-
-/// The caller's side of a run: sees the console and steers sensors.
-pub trait Driver {
+/// What a running [`Session`] reports next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
     /// One line of guest console output (UART0 and semihosting), without its line ending.
-    fn on_line(&mut self, line: &str) -> Flow;
-    /// The guest stopped at the sample hook. Returns the temperature (milli-°C) to set on the
-    /// board's TMP105 before the guest reads it (`None`: leave it) and whether to go on.
-    fn on_sample(&mut self, at: SamplePoint) -> (Option<i32>, Flow);
-}
-
-/// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+    Line(String),
+    /// The guest stopped at the sample hook, right before it reads its sensors; the virtual
+    /// clock is frozen until [`Session::resume`].
+    Sample(SamplePoint),
     /// The guest exited (semihosting SYS_EXIT / SYS_EXIT_EXTENDED) with this status.
     Exited(i32),
-    /// The driver asked to stop.
-    Stopped,
-    /// The wall-clock timeout passed first.
+    /// The wall-clock timeout passed first (QEMU has been killed).
     TimedOut,
 }
 
@@ -224,13 +205,6 @@ pub fn command_line(cfg: &RunConfig, qmp: &Path, gdb: Option<&Path>) -> Result<V
     Ok(args)
 }
 
-enum Event {
-    Line(String),
-    StdoutClosed,
-    Gdb(String),
-    GdbClosed,
-}
-
 /// A running QEMU, killed on drop.
 struct Child {
     reader: Arc<duct::ReaderHandle>,
@@ -301,186 +275,226 @@ fn set_temperature(qmp: &mut Qmp, child: &Child, device: &str, milli_c: i32) -> 
     Ok(())
 }
 
-/// Runs `cfg.elf` on QEMU until the guest exits, the driver stops it, or the timeout passes.
-pub fn run(cfg: &RunConfig, driver: &mut dyn Driver) -> Result<Outcome, QemuError> {
-    let binary = find_qemu()?;
-    let dir = tempfile::Builder::new()
-        .prefix("twinbed-qemu-")
-        .tempdir()
-        .map_err(|source| QemuError::Io { doing: "creating a temporary directory", source })?;
-    let qmp_path = dir.path().join("qmp.sock");
-    let gdb_path = dir.path().join("gdb.sock");
-    let stderr_path = dir.path().join("stderr.log");
-    let args = command_line(cfg, &qmp_path, cfg.sample_hook.map(|_| gdb_path.as_path()))?;
-    tracing::info!(target: "qemu", "{} {}", binary.display(), args.join(" "));
-
-    let reader = duct::cmd(&binary, &args)
-        .stdin_null()
-        .stderr_path(&stderr_path)
-        .unchecked()
-        .before_spawn(|command| {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: only async-signal-safe calls between fork and exec.
-            unsafe {
-                command.pre_exec(|| {
-                    // The kernel kills QEMU when the thread that spawned it dies: no orphans.
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            Ok(())
-        })
-        .reader()
-        .map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
-    let stderr_file = std::fs::File::open(&stderr_path)
-        .map_err(|source| QemuError::Io { doing: "opening QEMU's stderr log", source })?;
-    let child = Child { reader: Arc::new(reader), stderr_file };
-    let deadline = Instant::now() + cfg.timeout;
-    let startup_deadline = Instant::now() + Duration::from_secs(10).min(cfg.timeout);
-
-    let (tx, rx) = mpsc::channel::<Event>();
-    spawn_stdout_reader(Arc::clone(&child.reader), tx.clone());
-
-    let qmp_stream = connect(&qmp_path, &child, startup_deadline, "QMP")?;
-    let qmp_reader = qmp_stream.try_clone().map_err(|e| qmp_err(&child, "cloning the socket", e))?;
-    let mut qmp: Qmp = qapi::Qmp::new(qapi::Stream::new(BufReader::new(qmp_reader), qmp_stream));
-    qmp.handshake().map_err(|e| qmp_err(&child, "negotiating capabilities", e))?;
-
-    let tmp105 = cfg.board.device_of_model("tmp105").map(|d| d.name.clone());
-    if let (Some(dev), Some(t)) = (&tmp105, cfg.initial_temperature) {
-        set_temperature(&mut qmp, &child, dev, t)?;
-    }
-
-    let mut gdb = match cfg.sample_hook {
-        Some(addr) => {
-            let stream = connect(&gdb_path, &child, startup_deadline, "gdbstub")?;
-            let gerr = |doing: &str, e: std::io::Error| QemuError::Control {
-                channel: "gdbstub",
-                doing: doing.into(),
-                detail: e.to_string(),
-                stderr: child.stderr(),
-            };
-            let (mut client, read_half) = gdb::GdbClient::new(stream).map_err(|e| gerr("connecting", e))?;
-            gdb::spawn_reader(read_half, tx.clone(), Event::Gdb, Event::GdbClosed);
-            // Thumb function symbols have bit 0 set; the breakpoint goes on the instruction.
-            client
-                .send(&format!("Z0,{:x},2", addr & !1))
-                .map_err(|e| gerr("setting the hook breakpoint", e))?;
-            expect_gdb(&rx, driver, deadline, &child, "setting the hook breakpoint", |p| p == "OK")?;
-            client.send("c").map_err(|e| gerr("starting the guest", e))?;
-            Some(client)
-        }
-        None => {
-            // A guest that exits at once (semihosting) can take QEMU down before QMP answers
-            // `cont`: the command was delivered, so a lost reply is not an error here. The
-            // loop below sees QEMU's exit (stdout closes) and reports the guest's status; if
-            // QEMU really stopped working, that shows there too.
-            if let Err(e) = qmp.execute(&qapi::qmp::cont {}) {
-                tracing::debug!(target: "qemu", "no QMP reply to `cont` ({e}); waiting for QEMU's output");
-            }
-            None
-        }
-    };
-    drop(tx);
-    // Both sockets are connected and the log is open: remove the run's directory now, so
-    // nothing is left behind even if this process is killed (SIGINT, SIGKILL) later.
-    if let Err(e) = dir.close() {
-        tracing::debug!(target: "qemu", "removing the run directory: {e}");
-    }
-
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            child.kill();
-            return Ok(Outcome::TimedOut);
-        }
-        match rx.recv_timeout(deadline - now) {
-            Ok(Event::Line(line)) => {
-                if driver.on_line(&line) == Flow::Stop {
-                    child.kill();
-                    return Ok(Outcome::Stopped);
-                }
-            }
-            Ok(Event::StdoutClosed) | Err(RecvTimeoutError::Disconnected) => return finish(&child, deadline),
-            Ok(Event::Gdb(packet)) => {
-                let Some(client) = gdb.as_mut() else { continue };
-                if packet.starts_with('W') || packet.starts_with('X') {
-                    // The guest ended (exit or signal); stdout's EOF follows.
-                    continue;
-                }
-                if !(packet.starts_with('T') || packet.starts_with('S')) {
-                    tracing::debug!(target: "qemu", "gdbstub said {packet:?} while running");
-                    continue;
-                }
-                let gerr = |doing: &str, e: std::io::Error| QemuError::Control {
-                    channel: "gdbstub",
-                    doing: doing.into(),
-                    detail: e.to_string(),
-                    stderr: child.stderr(),
-                };
-                client.send("g").map_err(|e| gerr("reading registers", e))?;
-                let regs =
-                    expect_gdb(&rx, driver, deadline, &child, "reading registers", |p| p.len() >= 128)?;
-                let Some(regs) = regs.as_deref().and_then(gdb::parse_core_registers) else {
-                    return Err(child.died("the gdbstub's register reply could not be parsed"));
-                };
-                let at = SamplePoint { uptime_ms: regs[0], index: regs[1] };
-                let (temperature, flow) = driver.on_sample(at);
-                if flow == Flow::Stop {
-                    child.kill();
-                    return Ok(Outcome::Stopped);
-                }
-                if let (Some(dev), Some(t)) = (&tmp105, temperature) {
-                    set_temperature(&mut qmp, &child, dev, t)?;
-                }
-                // QEMU stops again at once if we continue on the breakpoint, so step over it the
-                // way gdb does: remove it, single-step, put it back, continue.
-                let bp = format!("{:x},2", cfg.sample_hook.unwrap_or(0) & !1);
-                client.send(&format!("z0,{bp}")).map_err(|e| gerr("stepping over the hook", e))?;
-                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| p == "OK")?;
-                client.send("s").map_err(|e| gerr("stepping over the hook", e))?;
-                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| {
-                    p.starts_with('T') || p.starts_with('S')
-                })?;
-                client.send(&format!("Z0,{bp}")).map_err(|e| gerr("stepping over the hook", e))?;
-                expect_gdb(&rx, driver, deadline, &child, "stepping over the hook", |p| p == "OK")?;
-                client.send("c").map_err(|e| gerr("resuming the guest", e))?;
-            }
-            Ok(Event::GdbClosed) => {}
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-    }
+/// What the reader threads send the session.
+enum Msg {
+    Line(String),
+    StdoutClosed,
+    Gdb(String),
+    GdbClosed,
 }
 
-/// Waits for a gdb packet accepted by `ok`, passing console lines on meanwhile. `Ok(None)` when
-/// the guest ended first (QEMU exited: its status is then read by [`finish`]).
-fn expect_gdb(
-    rx: &Receiver<Event>,
-    driver: &mut dyn Driver,
+/// A running QEMU: pull its [`Event`]s with [`Session::next_event`]; after an
+/// [`Event::Sample`], [`Session::resume`] sets the sensor and lets the guest go on. Dropping the
+/// session kills QEMU, so a caller that wants to stop early just drops it.
+pub struct Session {
+    child: Child,
+    rx: Receiver<Msg>,
+    qmp: Qmp,
+    gdb: Option<gdb::GdbClient>,
+    /// Console lines that arrived while a gdb reply was awaited: handed out first.
+    pending: VecDeque<String>,
+    /// The board's TMP105 device id, if it has one.
+    tmp105: Option<String>,
+    sample_hook: Option<u32>,
     deadline: Instant,
-    child: &Child,
-    doing: &str,
-    ok: impl Fn(&str) -> bool,
-) -> Result<Option<String>, QemuError> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Event::Line(line)) => {
-                let _ = driver.on_line(&line);
+}
+
+impl Session {
+    /// Starts `cfg.elf` on QEMU: the guest runs until it exits or, with a sample hook, reaches
+    /// it; [`Session::next_event`] reports what happens.
+    pub fn start(cfg: &RunConfig) -> Result<Session, QemuError> {
+        let binary = find_qemu()?;
+        let dir = tempfile::Builder::new()
+            .prefix("twinbed-qemu-")
+            .tempdir()
+            .map_err(|source| QemuError::Io { doing: "creating a temporary directory", source })?;
+        let qmp_path = dir.path().join("qmp.sock");
+        let gdb_path = dir.path().join("gdb.sock");
+        let stderr_path = dir.path().join("stderr.log");
+        let args = command_line(cfg, &qmp_path, cfg.sample_hook.map(|_| gdb_path.as_path()))?;
+        tracing::info!(target: "qemu", "{} {}", binary.display(), args.join(" "));
+
+        let reader = duct::cmd(&binary, &args)
+            .stdin_null()
+            .stderr_path(&stderr_path)
+            .unchecked()
+            .before_spawn(|command| {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: only async-signal-safe calls between fork and exec.
+                unsafe {
+                    command.pre_exec(|| {
+                        // The kernel kills QEMU when the thread that spawned it dies: no orphans.
+                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                Ok(())
+            })
+            .reader()
+            .map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
+        let stderr_file = std::fs::File::open(&stderr_path)
+            .map_err(|source| QemuError::Io { doing: "opening QEMU's stderr log", source })?;
+        let child = Child { reader: Arc::new(reader), stderr_file };
+        let deadline = Instant::now() + cfg.timeout;
+        let startup_deadline = Instant::now() + Duration::from_secs(10).min(cfg.timeout);
+
+        let (tx, rx) = mpsc::channel::<Msg>();
+        spawn_stdout_reader(Arc::clone(&child.reader), tx.clone());
+
+        let qmp_stream = connect(&qmp_path, &child, startup_deadline, "QMP")?;
+        let qmp_reader = qmp_stream.try_clone().map_err(|e| qmp_err(&child, "cloning the socket", e))?;
+        let mut qmp: Qmp = qapi::Qmp::new(qapi::Stream::new(BufReader::new(qmp_reader), qmp_stream));
+        qmp.handshake().map_err(|e| qmp_err(&child, "negotiating capabilities", e))?;
+
+        let tmp105 = cfg.board.device_of_model("tmp105").map(|d| d.name.clone());
+        if let (Some(dev), Some(t)) = (&tmp105, cfg.initial_temperature) {
+            set_temperature(&mut qmp, &child, dev, t)?;
+        }
+
+        let mut session = Session {
+            child,
+            rx,
+            qmp,
+            gdb: None,
+            pending: VecDeque::new(),
+            tmp105,
+            sample_hook: cfg.sample_hook,
+            deadline,
+        };
+        match cfg.sample_hook {
+            Some(addr) => {
+                let stream = connect(&gdb_path, &session.child, startup_deadline, "gdbstub")?;
+                let (client, read_half) =
+                    gdb::GdbClient::new(stream).map_err(|e| session.gdb_err("connecting", e))?;
+                gdb::spawn_reader(read_half, tx.clone(), Msg::Gdb, Msg::GdbClosed);
+                session.gdb = Some(client);
+                // Thumb function symbols have bit 0 set; the breakpoint goes on the instruction.
+                let doing = "setting the hook breakpoint";
+                session.gdb_send(&format!("Z0,{:x},2", addr & !1), doing)?;
+                session.expect_gdb(doing, |p| p == "OK")?;
+                session.gdb_send("c", "starting the guest")?;
             }
-            Ok(Event::Gdb(p)) if ok(&p) => return Ok(Some(p)),
-            Ok(Event::Gdb(p)) => {
-                return Err(QemuError::Control {
-                    channel: "gdbstub",
-                    doing: doing.into(),
-                    detail: format!("unexpected reply {p:?}"),
-                    stderr: child.stderr(),
-                })
+            None => {
+                // A guest that exits at once (semihosting) can take QEMU down before QMP
+                // answers `cont`: the command was delivered, so a lost reply is not an error
+                // here. `next_event` sees QEMU's exit (stdout closes) and reports the guest's
+                // status; if QEMU really stopped working, that shows there too.
+                if let Err(e) = session.qmp.execute(&qapi::qmp::cont {}) {
+                    tracing::debug!(target: "qemu", "no QMP reply to `cont` ({e}); waiting for QEMU's output");
+                }
             }
-            Ok(Event::GdbClosed) | Ok(Event::StdoutClosed) | Err(_) => {
-                return Err(child.died(format!("the connection closed while {doing}")))
+        }
+        drop(tx);
+        // Both sockets are connected and the log is open: remove the run's directory now, so
+        // nothing is left behind even if this process is killed (SIGINT, SIGKILL) later.
+        if let Err(e) = dir.close() {
+            tracing::debug!(target: "qemu", "removing the run directory: {e}");
+        }
+        Ok(session)
+    }
+
+    /// The next thing that happens: a console line, a stop at the sample hook (answer it with
+    /// [`Session::resume`]), the guest's exit or the wall-clock timeout (after those two,
+    /// QEMU is gone).
+    pub fn next_event(&mut self) -> Result<Event, QemuError> {
+        if let Some(line) = self.pending.pop_front() {
+            return Ok(Event::Line(line));
+        }
+        loop {
+            let now = Instant::now();
+            if now >= self.deadline {
+                self.child.kill();
+                return Ok(Event::TimedOut);
+            }
+            match self.rx.recv_timeout(self.deadline - now) {
+                Ok(Msg::Line(line)) => return Ok(Event::Line(line)),
+                Ok(Msg::StdoutClosed) | Err(RecvTimeoutError::Disconnected) => {
+                    return finish(&self.child, self.deadline)
+                }
+                Ok(Msg::Gdb(packet)) => {
+                    if self.gdb.is_none() {
+                        continue;
+                    }
+                    if packet.starts_with('W') || packet.starts_with('X') {
+                        // The guest ended (exit or signal); stdout's EOF follows.
+                        continue;
+                    }
+                    if !(packet.starts_with('T') || packet.starts_with('S')) {
+                        tracing::debug!(target: "qemu", "gdbstub said {packet:?} while running");
+                        continue;
+                    }
+                    let doing = "reading registers";
+                    self.gdb_send("g", doing)?;
+                    let regs = self.expect_gdb(doing, |p| p.len() >= 128)?;
+                    let Some(regs) = regs.as_deref().and_then(gdb::parse_core_registers) else {
+                        return Err(self.child.died("the gdbstub's register reply could not be parsed"));
+                    };
+                    return Ok(Event::Sample(SamplePoint::from_registers(&regs)));
+                }
+                Ok(Msg::GdbClosed) => {}
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// After an [`Event::Sample`]: sets the board's TMP105 to `temperature` (milli-°C; `None`
+    /// leaves it) and lets the guest go on.
+    pub fn resume(&mut self, temperature: Option<i32>) -> Result<(), QemuError> {
+        if let (Some(dev), Some(t)) = (&self.tmp105, temperature) {
+            set_temperature(&mut self.qmp, &self.child, dev, t)?;
+        }
+        // QEMU stops again at once if we continue on the breakpoint, so step over it the way
+        // gdb does: remove it, single-step, put it back, continue.
+        let bp = format!("{:x},2", self.sample_hook.unwrap_or(0) & !1);
+        let doing = "stepping over the hook";
+        self.gdb_send(&format!("z0,{bp}"), doing)?;
+        self.expect_gdb(doing, |p| p == "OK")?;
+        self.gdb_send("s", doing)?;
+        self.expect_gdb(doing, |p| p.starts_with('T') || p.starts_with('S'))?;
+        self.gdb_send(&format!("Z0,{bp}"), doing)?;
+        self.expect_gdb(doing, |p| p == "OK")?;
+        self.gdb_send("c", "resuming the guest")
+    }
+
+    fn gdb_err(&self, doing: &str, e: std::io::Error) -> QemuError {
+        QemuError::Control {
+            channel: "gdbstub",
+            doing: doing.into(),
+            detail: e.to_string(),
+            stderr: self.child.stderr(),
+        }
+    }
+
+    fn gdb_send(&mut self, packet: &str, doing: &str) -> Result<(), QemuError> {
+        let sent = match self.gdb.as_mut() {
+            Some(client) => client.send(packet),
+            None => Err(std::io::Error::new(std::io::ErrorKind::NotConnected, "no gdbstub connection")),
+        };
+        sent.map_err(|e| self.gdb_err(doing, e))
+    }
+
+    /// Waits for a gdb packet accepted by `ok`, keeping console lines that arrive meanwhile for
+    /// [`Session::next_event`]. `Ok(None)` when the guest ended first (QEMU exited: its status
+    /// is then read by [`finish`]).
+    fn expect_gdb(&mut self, doing: &str, ok: impl Fn(&str) -> bool) -> Result<Option<String>, QemuError> {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Msg::Line(line)) => self.pending.push_back(line),
+                Ok(Msg::Gdb(p)) if ok(&p) => return Ok(Some(p)),
+                Ok(Msg::Gdb(p)) => {
+                    return Err(QemuError::Control {
+                        channel: "gdbstub",
+                        doing: doing.into(),
+                        detail: format!("unexpected reply {p:?}"),
+                        stderr: self.child.stderr(),
+                    })
+                }
+                Ok(Msg::GdbClosed) | Ok(Msg::StdoutClosed) | Err(_) => {
+                    return Err(self.child.died(format!("the connection closed while {doing}")))
+                }
             }
         }
     }
@@ -488,7 +502,7 @@ fn expect_gdb(
 
 /// After stdout closed: QEMU is exiting; its status is the guest's semihosting exit status,
 /// unless QEMU itself failed (a signal, or an error message on stderr).
-fn finish(child: &Child, deadline: Instant) -> Result<Outcome, QemuError> {
+fn finish(child: &Child, deadline: Instant) -> Result<Event, QemuError> {
     loop {
         match child.reader.try_wait() {
             Ok(Some(out)) => {
@@ -497,7 +511,7 @@ fn finish(child: &Child, deadline: Instant) -> Result<Outcome, QemuError> {
                     // QEMU reports its own failures on stderr ("qemu-system-arm: <error>",
                     // "qemu: fatal: ..."); a guest exit leaves at most warnings there
                     // (semihosting output goes to stdout).
-                    Some(code) if !stderr.lines().any(is_qemu_error) => Ok(Outcome::Exited(code)),
+                    Some(code) if !stderr.lines().any(is_qemu_error) => Ok(Event::Exited(code)),
                     Some(code) => Err(child.died(format!("it exited with status {code}"))),
                     None => Err(child.died(format!("it was killed ({})", out.status))),
                 };
@@ -505,7 +519,7 @@ fn finish(child: &Child, deadline: Instant) -> Result<Outcome, QemuError> {
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
             Ok(None) => {
                 child.kill();
-                return Ok(Outcome::TimedOut);
+                return Ok(Event::TimedOut);
             }
             Err(e) => return Err(child.died(format!("waiting for it failed: {e}"))),
         }
@@ -523,7 +537,7 @@ fn is_qemu_error(line: &str) -> bool {
 /// sets the configuration's SD bit, as the reference app does at boot to convert one-shot.
 const QEMU_STDOUT_NOISE: &[&str] = &["tmp105_write: TMP105 shutdown"];
 
-fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Event>) {
+fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Msg>) {
     std::thread::spawn(move || {
         let mut r = BufReader::new(&*reader);
         let mut buf = Vec::new();
@@ -538,7 +552,7 @@ fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Event>) {
                     if QEMU_STDOUT_NOISE.iter().any(|n| buf == n.as_bytes()) {
                         continue;
                     }
-                    if tx.send(Event::Line(String::from_utf8_lossy(&buf).into_owned())).is_err() {
+                    if tx.send(Msg::Line(String::from_utf8_lossy(&buf).into_owned())).is_err() {
                         return;
                     }
                 }
@@ -546,6 +560,6 @@ fn spawn_stdout_reader(reader: Arc<duct::ReaderHandle>, tx: Sender<Event>) {
         }
         // Drain whatever is left so QEMU never blocks on a full pipe while exiting.
         let _ = std::io::copy(&mut r.take(u64::MAX), &mut std::io::sink());
-        let _ = tx.send(Event::StdoutClosed);
+        let _ = tx.send(Msg::StdoutClosed);
     });
 }

@@ -60,6 +60,25 @@ enum Command {
         #[arg(long, value_name = "ADDR:FILE", value_parser = parse_load)]
         load: Vec<(u32, PathBuf)>,
     },
+    /// Boot the firmware next to its digital twin, drive its sensor, check the run (as `cargo
+    /// xtask emulate`).
+    ///
+    /// Drives the sensor from a temperature profile and streams the console, prefixed with the
+    /// device name.
+    /// Without --elf it builds the reference app (firmware/app) of the checkout you run it in.
+    /// On the native engine (the default) the device's virtual modem speaks MQTT to a broker
+    /// and the twin service stores what arrives: both start in this process (an embedded
+    /// rumqttd on a free loopback port, SQLite in memory or --db FILE), or use --broker URL.
+    /// At the end it prints the device's shadow and checks the twin's history against every
+    /// reading the firmware took. With --engine qemu (or --no-twin) the device runs alone.
+    ///
+    /// Stops after --duration of virtual time and prints a summary; the sensor check compares
+    /// every reading the firmware printed with the temperature set on the sensor model at that
+    /// moment. Exit status 1 if a check fails, 125 if the run cannot happen.
+    #[command(
+        after_help = "Examples:\n  twinbed emulate\n  twinbed emulate --duration 10m --temperature 0:20,300:30,600:20 --json out/run.json"
+    )]
+    Emulate(twinbed::emulate::EmulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,7 +89,32 @@ fn main() -> ExitCode {
             let code = run(elf, engine, &board, timeout, temperature, jit, load);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
+        Command::Emulate(args) => ExitCode::from(u8::try_from(emulate(&args)).unwrap_or(1)),
     }
+}
+
+/// `twinbed emulate`: 0 if the run passed its checks, 1 if not, 125 if it could not run.
+fn emulate(args: &twinbed::emulate::EmulateArgs) -> i32 {
+    let mut say = |m: &str| eprintln!("twinbed: {m}");
+    let mut stdout = std::io::stdout();
+    let mut out = twinbed::emulate::Output { say: &mut say, out: &mut stdout };
+    let finished = twinbed::emulate::run(args, &mut out).and_then(|e| e.finish(&mut out));
+    match finished {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => fail(&error_chain(&e)),
+    }
+}
+
+/// An error and its causes, `: `-separated (as `cargo xtask` prints them).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 fn run(
