@@ -179,9 +179,10 @@ fn the_bootloader_boots_an_image_signed_by_imgtool() {
     std::fs::write(&bin, payload).unwrap();
     let img = dir.path().join("app-b-imgtool.img");
     let key = twinbed::firmware::repo_root().unwrap().join("firmware/mcuimage/keys/dev-ed25519.pem");
+    let (header, slot) = (format!("{HEADER_SIZE:#x}"), format!("{SLOT_SIZE:#x}"));
     let out = std::process::Command::new("python3")
-        .args(["-m", "imgtool.main", "sign", "--header-size", "0x400", "--align", "4", "--version", "1.3.0"])
-        .args(["--pad-header", "--slot-size", "0x80000", "--pad", "-k"])
+        .args(["-m", "imgtool.main", "sign", "--header-size", &header, "--align", "4", "--version", "1.3.0"])
+        .args(["--pad-header", "--slot-size", &slot, "--pad", "-k"])
         .arg(&key)
         .arg(&bin)
         .arg(&img)
