@@ -191,7 +191,6 @@ impl Host for Machine {
         self.sys.ccr
     }
 
-    #[inline]
     fn hardfault_or_nmi_active(&self) -> bool {
         self.sys.active[exc::HARDFAULT as usize] || self.sys.active[exc::NMI as usize]
     }
@@ -215,7 +214,6 @@ impl Host for Machine {
         self.next_event = 0;
     }
 
-    #[inline]
     fn semihosting(&mut self, op: u32, arg: u32) -> Result<u32, Exc> {
         Machine::semihosting(self, op, arg)
     }
