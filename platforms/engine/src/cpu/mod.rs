@@ -4,6 +4,7 @@
 //! The machine ([`crate::machine`]) implements [`Host`] and owns the decode cache, the run loop
 //! and exception entry and return.
 
+mod alu;
 pub mod decode;
 pub mod execute;
 pub mod host;

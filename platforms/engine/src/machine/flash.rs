@@ -6,7 +6,7 @@ use crate::periph;
 use crate::periph::nor_flash::{self, FlashOp};
 
 impl Machine {
-    /// Makes [`Machine::run`] stop with [`Stop::FlashOp`] right after a flash controller starts
+    /// Makes [`Machine::run`] stop with [`Stop::FlashOp`](super::Stop::FlashOp) right after a flash controller starts
     /// operation number `index` (0 is the first since the machine was made), once.
     pub fn set_stop_at_flash_op(&mut self, index: Option<u32>) {
         self.flash_stop_at = index;

@@ -8,7 +8,7 @@ impl Machine {
     /// Attaches (or detaches) UART `uart` to a device model outside the machine, such as a
     /// modem: from now on its output no longer goes to [`Machine::take_output`] but to
     /// [`Machine::take_serial_tx`], and every byte it sends ends [`Machine::run`] with
-    /// [`Stop::Serial`] right after the store that sent it, so the model sees it at its virtual
+    /// [`Stop::Serial`](super::Stop::Serial) right after the store that sent it, so the model sees it at its virtual
     /// time. Bytes for the firmware go in with [`Machine::serial_rx`].
     pub fn attach_serial(&mut self, uart: u8, attached: bool) {
         let bit = 1u32.checked_shl(u32::from(uart)).unwrap_or(0);
