@@ -90,18 +90,16 @@ impl<H: Host> Exec<'_, H> {
     }
 
     /// The address of the instruction after the current one.
-    #[inline(always)]
     fn next_pc(&self) -> u32 {
         self.0.next_pc()
     }
 
-    #[inline(always)]
+    #[inline]
     fn reschedule(&mut self) {
         self.0.reschedule();
     }
 
     /// Whether the core runs privileged (Handler mode, or Thread mode with CONTROL.nPRIV 0).
-    #[inline(always)]
     fn privileged(&self) -> bool {
         self.cpu().privileged()
     }

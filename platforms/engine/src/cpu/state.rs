@@ -43,7 +43,6 @@ pub struct CpuState {
 
 impl CpuState {
     /// Whether the core runs privileged (Handler mode, or Thread mode with CONTROL.nPRIV 0).
-    #[inline(always)]
     pub fn privileged(&self) -> bool {
         self.ipsr != 0 || !self.npriv
     }
