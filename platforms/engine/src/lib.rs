@@ -10,8 +10,8 @@ pub mod machine;
 pub mod periph;
 pub mod power;
 pub mod system;
-pub mod timing;
 
+pub use cpu::timing;
 pub use jit::forget_compiled_blocks;
 pub use machine::{Machine, MachineError, Stop, JIT_THRESHOLD};
 pub use power::{EnergyReport, PowerError};

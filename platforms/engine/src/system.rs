@@ -12,7 +12,7 @@
 //! RAZ/WI), ITM/DWT/FPB (RAZ/WI at the bus level), ACTLR bits, the software trigger from
 //! unprivileged code (USERSETMPEND), sleep-on-exit.
 
-use crate::periph::Size;
+use crate::cpu::Size;
 use serde::{Deserialize, Serialize};
 
 /// Exception numbers (B1.5.2).

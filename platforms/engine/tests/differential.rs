@@ -155,15 +155,7 @@ struct OracleLine {
 }
 
 fn board() -> Board {
-    Board::parse(
-        &format!(
-            "name = \"differential\"\ncpu = \"cortex-m3\"\nclock_hz = 25000000\n\
-             [[memory]]\nname = \"code\"\nbase = {CODE_BASE}\nsize = {CODE_SIZE}\n\
-             [[memory]]\nname = \"data\"\nbase = {DATA_BASE}\nsize = {DATA_SIZE}\n"
-        ),
-        "differential",
-    )
-    .expect("the differential board parses")
+    common::board_with("differential", (CODE_BASE, CODE_SIZE), (DATA_BASE, DATA_SIZE), "")
 }
 
 /// Runs a case on twinbed's core: interpreted, or (`jit`) compiled as a block of one

@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::Rng;
-use twinbed_board::Board;
+use common::{bare_board, board_with, Rng};
 use twinbed_engine::{Machine, Stop};
-
-/// A board with memory only: code at 0, RAM at 0x2000_0000.
-fn bare_board() -> Board {
-    Board::parse(
-        "name = \"bare\"\ncpu = \"cortex-m3\"\nclock_hz = 25000000\n\
-         [[memory]]\nname = \"code\"\nbase = 0\nsize = 0x10000\n\
-         [[memory]]\nname = \"ram\"\nbase = 0x20000000\nsize = 0x10000\n",
-        "bare",
-    )
-    .unwrap()
-}
 
 /// A machine whose vector table points every exception at `handler` (or a default that exits
 /// with the exception number + 100) and whose code starts at 0x100.
@@ -206,15 +194,13 @@ fn unprivileged_access_to_the_scs_is_a_busfault() {
 ///   ldr r4,[r0]; exit(0)
 #[test]
 fn an_attached_uart_hands_its_bytes_out_at_their_time_and_takes_bytes_in() {
-    let board = Board::parse(
-        "name = \"uarts\"\ncpu = \"cortex-m3\"\nclock_hz = 25000000\n\
-         [[memory]]\nname = \"code\"\nbase = 0\nsize = 0x10000\n\
-         [[memory]]\nname = \"ram\"\nbase = 0x20000000\nsize = 0x10000\n\
-         [[peripheral]]\nname = \"uart0\"\nmodel = \"cmsdk-apb-uart\"\nbase = 0x40004000\n\
-         [[peripheral]]\nname = \"uart1\"\nmodel = \"cmsdk-apb-uart\"\nbase = 0x40005000\n",
+    let board = board_with(
         "uarts",
-    )
-    .unwrap();
+        (0, 0x1_0000),
+        (0x2000_0000, 0x1_0000),
+        "[[peripheral]]\nname = \"uart0\"\nmodel = \"cmsdk-apb-uart\"\nbase = 0x40004000\n\
+         [[peripheral]]\nname = \"uart1\"\nmodel = \"cmsdk-apb-uart\"\nbase = 0x40005000\n",
+    );
     let code: [u16; 14] = [
         0x6081, 0x6002, 0x6843, 0x079b, 0xd5fc, 0x6804, 0xf240, 0x0126, 0xf2c0, 0x0102, 0xf240, 0x0018,
         0xbeab, 0xe7fe,

@@ -10,7 +10,7 @@
 
 use super::instr::*;
 
-/// Whether `hw1` starts a 32-bit encoding (A5.1: bits [15:11] are 0b11101, 0b11110 or 0b11111).
+/// Whether `hw1` starts a 32-bit encoding (A5.1: bits \[15:11\] are 0b11101, 0b11110 or 0b11111).
 pub fn is_32bit(hw1: u16) -> bool {
     hw1 >> 11 >= 0b11101
 }

@@ -1,92 +1,117 @@
 //! Instruction execution: one `match` over [`Instr`], one function per family. Semantics follow
 //! the pseudocode of the ARMv7-M Architecture Reference Manual (section A7.7 per instruction).
-//! When this runs, `cpu.r[15]` holds the instruction's address + 4 (what reads of the PC see)
-//! and `next_pc` the address of the next instruction; branches change `next_pc`.
+//! Execution runs over a [`Host`] (memory, system registers, sleep, semihosting), generic so
+//! that every host call is inlined. When this runs, `cpu.r[15]` holds the instruction's
+//! address + 4 (what reads of the PC see) and [`Host::next_pc`] the address of the next
+//! instruction; branches change the latter.
 
-use super::{Exc, Machine};
-use crate::cpu::instr::*;
-use crate::periph::Size;
-use crate::system::{cfsr, exc};
-use crate::timing::{DIV, LOAD_STORE, LONG_MUL, MUL_ACC, REFILL};
+use super::alu::{add_with_carry, logic, mask, shift_c};
+use super::host::{Exc, Host, Size};
+use super::instr::*;
+use super::timing::{DIV, LOAD_STORE, LONG_MUL, MUL_ACC, REFILL};
+use super::CpuState;
+use crate::system::cfsr;
 
-/// Shift_C (A7.4.2).
+/// Executes a decoded instruction over `host`; returns its cycle count. On a fault the
+/// instruction may have changed registers it writes before the fault; the caller restores
+/// the PC and ITSTATE.
 #[inline(always)]
-fn shift_c(v: u32, shift: Shift, amount: u32, carry: bool) -> (u32, bool) {
-    if amount == 0 && shift != Shift::Rrx {
-        return (v, carry);
-    }
-    match shift {
-        Shift::Lsl => match amount {
-            1..=31 => (v << amount, (v >> (32 - amount)) & 1 != 0),
-            32 => (0, v & 1 != 0),
-            _ => (0, false),
-        },
-        Shift::Lsr => match amount {
-            1..=31 => (v >> amount, (v >> (amount - 1)) & 1 != 0),
-            32 => (0, v >> 31 != 0),
-            _ => (0, false),
-        },
-        Shift::Asr => {
-            if amount >= 32 {
-                let fill = ((v as i32) >> 31) as u32;
-                (fill, fill & 1 != 0)
-            } else {
-                (((v as i32) >> amount) as u32, (v >> (amount - 1)) & 1 != 0)
-            }
-        }
-        Shift::Ror => {
-            let r = v.rotate_right(amount % 32);
-            (r, r >> 31 != 0)
-        }
-        Shift::Rrx => ((u32::from(carry) << 31) | (v >> 1), v & 1 != 0),
-    }
+pub fn exec<H: Host>(host: &mut H, i: &Instr, in_it: bool) -> Result<u32, Exc> {
+    Exec(host).exec(i, in_it)
 }
 
-/// AddWithCarry (A2.2.1): result, carry out, overflow.
+/// Executes `i` if it is one of the infallible fast forms (the data-processing ones made by
+/// [`Instr::specialize`], one cycle each: block loops rely on that); `None` for every other
+/// instruction. They never read or write the PC, so a caller may run them without the
+/// per-instruction PC and IT bookkeeping.
 #[inline(always)]
-fn add_with_carry(a: u32, b: u32, carry: bool) -> (u32, bool, bool) {
-    let (r1, c1) = a.overflowing_add(b);
-    let (r, c2) = r1.overflowing_add(u32::from(carry));
-    // Signed overflow: both operands have the same sign and the result's differs.
-    let v = ((a ^ r) & (b ^ r)) >> 31 != 0;
-    (r, c1 | c2, v)
+pub fn fast<H: Host>(host: &mut H, i: &Instr, in_it: bool) -> Option<u32> {
+    Exec(host).fast(i, in_it)
 }
 
-/// The result of a logical operation of the `Logic` fast form (MOV and MVN ignore `a`).
-#[inline(always)]
-fn logic(op: DpOp, a: u32, b: u32) -> u32 {
-    match op {
-        DpOp::And => a & b,
-        DpOp::Orr => a | b,
-        DpOp::Orn => a | !b,
-        DpOp::Eor => a ^ b,
-        DpOp::Bic => a & !b,
-        DpOp::Mvn => !b,
-        _ => b, // MOV (specialize makes Logic only of these seven)
-    }
-}
-
-fn mask(width: u8) -> u32 {
-    if width >= 32 {
-        u32::MAX
-    } else {
-        (1u32 << width) - 1
-    }
-}
+/// The executor: the host, borrowed for one instruction.
+struct Exec<'h, H>(&'h mut H);
 
 fn usage(bits: u32) -> Exc {
-    Exc::Fault { n: exc::USAGEFAULT, cfsr: bits, addr: None }
+    Exc::usage(bits)
 }
 
-impl Machine {
+impl<H: Host> Exec<'_, H> {
+    #[inline(always)]
+    fn cpu(&self) -> &CpuState {
+        self.0.cpu()
+    }
+
+    #[inline(always)]
+    fn cpu_mut(&mut self) -> &mut CpuState {
+        self.0.cpu_mut()
+    }
+
+    #[inline(always)]
+    fn load(&mut self, addr: u32, size: Size) -> Result<u32, Exc> {
+        self.0.load(addr, size)
+    }
+
+    #[inline(always)]
+    fn store(&mut self, addr: u32, value: u32, size: Size) -> Result<(), Exc> {
+        self.0.store(addr, value, size)
+    }
+
+    /// Writes a register as an instruction result; writes to PC branch (BranchWritePC).
+    #[inline]
+    fn set_reg(&mut self, r: u8, v: u32) {
+        if r == 15 {
+            self.0.set_next_pc(v & !1);
+        } else if r == 13 {
+            self.cpu_mut().r[13] = v & !3;
+        } else {
+            self.cpu_mut().r[usize::from(r & 15)] = v;
+        }
+    }
+
+    /// BXWritePC / LoadWritePC: interworking branch, or exception return in Handler mode.
+    fn bx_write_pc(&mut self, v: u32) {
+        if self.cpu().ipsr != 0 && v >> 28 == 0xf {
+            self.0.exception_return(v);
+        } else {
+            // Bit 0 clear: EPSR.T becomes 0 and the next instruction faults (INVSTATE).
+            self.cpu_mut().thumb = v & 1 != 0;
+            if !self.cpu().thumb {
+                self.0.reschedule(); // leave the block: the next step must fault
+            }
+            self.0.set_next_pc(v & !1);
+        }
+    }
+
+    /// Sets the next PC (branch).
+    #[inline]
+    fn branch(&mut self, target: u32) {
+        self.0.set_next_pc(target & !1);
+    }
+
+    /// The address of the instruction after the current one.
+    fn next_pc(&self) -> u32 {
+        self.0.next_pc()
+    }
+
+    #[inline]
+    fn reschedule(&mut self) {
+        self.0.reschedule();
+    }
+
+    /// Whether the core runs privileged (Handler mode, or Thread mode with CONTROL.nPRIV 0).
+    fn privileged(&self) -> bool {
+        self.cpu().privileged()
+    }
+
     #[inline]
     fn r(&self, n: u8) -> u32 {
-        self.cpu.r[usize::from(n & 15)]
+        self.cpu().r[usize::from(n & 15)]
     }
 
     #[inline(always)]
     fn operand2(&self, op2: Op2) -> (u32, bool) {
-        let c = self.cpu.c;
+        let c = self.cpu().c;
         match op2 {
             Op2::Reg { rm, shift: Shift::Lsl, amount: 0 } => (self.r(rm), c),
             Op2::Imm { value, carry } => (value, carry.unwrap_or(c)),
@@ -96,7 +121,7 @@ impl Machine {
     }
 
     fn check_align(&self, addr: u32, size: u32) -> Result<(), Exc> {
-        if addr & (size - 1) != 0 && self.sys.ccr & (1 << 3) != 0 {
+        if addr & (size - 1) != 0 && self.0.ccr() & (1 << 3) != 0 {
             return Err(usage(cfsr::UNALIGNED));
         }
         Ok(())
@@ -104,7 +129,7 @@ impl Machine {
 
     /// Executes a decoded instruction; returns its cycle count.
     #[inline(always)]
-    pub(super) fn exec(&mut self, i: &Instr, in_it: bool) -> Result<u32, Exc> {
+    fn exec(&mut self, i: &Instr, in_it: bool) -> Result<u32, Exc> {
         // Matching the place (not a copy) lets each arm load only the fields it uses.
         match *i {
             Instr::Dp { op, s, rd, rn, op2 } => Ok(self.exec_dp(op, s, rd, rn, op2, in_it)),
@@ -157,7 +182,7 @@ impl Machine {
                 Ok(1)
             }
             Instr::Sat { signed, rd, rn, bits, shift, amount } => {
-                let (operand, _) = shift_c(self.r(rn), shift, u32::from(amount), self.cpu.c);
+                let (operand, _) = shift_c(self.r(rn), shift, u32::from(amount), self.cpu().c);
                 let x = i64::from(operand as i32);
                 let (lo, hi) = if signed {
                     (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
@@ -166,7 +191,7 @@ impl Machine {
                 };
                 let r = x.clamp(lo, hi);
                 if r != x {
-                    self.cpu.q = true;
+                    self.cpu_mut().q = true;
                 }
                 self.set_reg(rd, r as u32);
                 Ok(1)
@@ -221,7 +246,7 @@ impl Machine {
             Instr::Div { signed, rd, rn, rm } => {
                 let (n, m) = (self.r(rn), self.r(rm));
                 let v = if m == 0 {
-                    if self.sys.ccr & (1 << 4) != 0 {
+                    if self.0.ccr() & (1 << 4) != 0 {
                         return Err(usage(cfsr::DIVBYZERO));
                     }
                     0
@@ -279,7 +304,7 @@ impl Machine {
                     return Err(usage(cfsr::UNALIGNED));
                 }
                 let v = self.load(addr, size)?;
-                self.cpu.exclusive = Some(addr);
+                self.cpu_mut().exclusive = Some(addr);
                 self.set_reg(rt, v);
                 Ok(LOAD_STORE)
             }
@@ -289,16 +314,16 @@ impl Machine {
                 if addr & (size as u32 - 1) != 0 {
                     return Err(usage(cfsr::UNALIGNED));
                 }
-                let ok = self.cpu.exclusive == Some(addr);
+                let ok = self.cpu().exclusive == Some(addr);
                 if ok {
                     self.store(addr, self.r(rt), size)?;
                 }
-                self.cpu.exclusive = None;
+                self.cpu_mut().exclusive = None;
                 self.set_reg(rd, u32::from(!ok));
                 Ok(LOAD_STORE)
             }
             Instr::Clrex => {
-                self.cpu.exclusive = None;
+                self.cpu_mut().exclusive = None;
                 Ok(1)
             }
             Instr::Table { half, rn, rm } => {
@@ -312,7 +337,7 @@ impl Machine {
                 Ok(2 + REFILL)
             }
             Instr::B { cond, imm } => {
-                if cond >= 14 || self.cpu.cond(cond) {
+                if cond >= 14 || self.cpu().cond(cond) {
                     self.branch(self.r(15).wrapping_add(imm as u32));
                     Ok(1 + REFILL)
                 } else {
@@ -320,7 +345,7 @@ impl Machine {
                 }
             }
             Instr::Bl { imm } => {
-                self.cpu.r[14] = self.next_pc() | 1;
+                self.cpu_mut().r[14] = self.next_pc() | 1;
                 self.branch(self.r(15).wrapping_add(imm as u32));
                 Ok(1 + REFILL)
             }
@@ -330,10 +355,10 @@ impl Machine {
             }
             Instr::Blx { rm } => {
                 let target = self.r(rm);
-                self.cpu.r[14] = self.next_pc() | 1;
+                self.cpu_mut().r[14] = self.next_pc() | 1;
                 // BLXWritePC: no exception return, just interworking.
-                self.cpu.thumb = target & 1 != 0;
-                if !self.cpu.thumb {
+                self.cpu_mut().thumb = target & 1 != 0;
+                if !self.cpu().thumb {
                     self.reschedule(); // leave the block: the next step must fault (INVSTATE)
                 }
                 self.branch(target);
@@ -348,7 +373,7 @@ impl Machine {
                 }
             }
             Instr::It { state } => {
-                self.cpu.it = state;
+                self.cpu_mut().it = state;
                 Ok(1)
             }
             Instr::Mrs { rd, sysm } => {
@@ -364,10 +389,10 @@ impl Machine {
             Instr::Cps { disable, i, f } => {
                 if self.privileged() {
                     if i {
-                        self.cpu.primask = disable;
+                        self.cpu_mut().primask = disable;
                     }
                     if f && (!disable || self.execution_priority_above_hardfault()) {
-                        self.cpu.faultmask = disable;
+                        self.cpu_mut().faultmask = disable;
                     }
                     self.reschedule();
                 }
@@ -376,21 +401,23 @@ impl Machine {
             Instr::Hint(h) => {
                 match h {
                     Hint::Nop => {}
-                    Hint::Wfi => self.sleep(false),
+                    Hint::Wfi => self.0.sleep(false),
                     Hint::Wfe => {
-                        if self.cpu.event {
-                            self.cpu.event = false;
+                        if self.cpu().event {
+                            self.cpu_mut().event = false;
                         } else {
-                            self.sleep(true);
+                            self.0.sleep(true);
                         }
                     }
-                    Hint::Sev => self.cpu.event = true,
+                    Hint::Sev => self.cpu_mut().event = true,
                 }
                 Ok(1)
             }
             Instr::Svc(_) => Err(Exc::Svc),
             Instr::Bkpt(0xab) => {
-                self.semihosting()?;
+                let (op, arg) = (self.cpu().r[0], self.cpu().r[1]);
+                let result = self.0.semihosting(op, arg)?;
+                self.cpu_mut().r[0] = result;
                 Ok(1)
             }
             Instr::Bkpt(_) => Err(Exc::Debug),
@@ -399,23 +426,19 @@ impl Machine {
         }
     }
 
-    /// Executes the infallible fast forms (the data-processing ones made by
-    /// `Instr::specialize`, one cycle each: the block loop relies on that); `None` for every
-    /// other instruction. The block loop calls it
-    /// directly, without the per-instruction PC and IT bookkeeping that they do not need
-    /// (they never read or write the PC).
+    /// Executes the infallible fast forms ([`fast`]).
     #[inline(always)]
-    pub(super) fn fast(&mut self, i: &Instr, in_it: bool) -> Option<u32> {
+    fn fast(&mut self, i: &Instr, in_it: bool) -> Option<u32> {
         match *i {
             Instr::AddImm { s, rd, rn, imm } => {
                 let (r, c, v) = add_with_carry(self.r(rn), imm, false);
-                self.cpu.r[usize::from(rd & 15)] = r;
+                self.cpu_mut().r[usize::from(rd & 15)] = r;
                 self.arith_flags(s, in_it, r, c, v);
                 Some(1)
             }
             Instr::SubImm { s, rd, rn, imm } => {
                 let (r, c, v) = add_with_carry(self.r(rn), !imm, true);
-                self.cpu.r[usize::from(rd & 15)] = r;
+                self.cpu_mut().r[usize::from(rd & 15)] = r;
                 self.arith_flags(s, in_it, r, c, v);
                 Some(1)
             }
@@ -425,19 +448,19 @@ impl Machine {
                 Some(1)
             }
             Instr::MovImm { s, rd, imm } => {
-                self.cpu.r[usize::from(rd & 15)] = imm;
+                self.cpu_mut().r[usize::from(rd & 15)] = imm;
                 self.logic_flags(s, in_it, imm);
                 Some(1)
             }
             Instr::AddReg { s, rd, rn, rm } => {
                 let (r, c, v) = add_with_carry(self.r(rn), self.r(rm), false);
-                self.cpu.r[usize::from(rd & 15)] = r;
+                self.cpu_mut().r[usize::from(rd & 15)] = r;
                 self.arith_flags(s, in_it, r, c, v);
                 Some(1)
             }
             Instr::SubReg { s, rd, rn, rm } => {
                 let (r, c, v) = add_with_carry(self.r(rn), !self.r(rm), true);
-                self.cpu.r[usize::from(rd & 15)] = r;
+                self.cpu_mut().r[usize::from(rd & 15)] = r;
                 self.arith_flags(s, in_it, r, c, v);
                 Some(1)
             }
@@ -448,29 +471,29 @@ impl Machine {
             }
             Instr::MovReg { s, rd, rm } => {
                 let v = self.r(rm);
-                self.cpu.r[usize::from(rd & 15)] = v;
+                self.cpu_mut().r[usize::from(rd & 15)] = v;
                 self.logic_flags(s, in_it, v);
                 Some(1)
             }
             Instr::Logic { op, s: SetFlags::No, rd, rn, rm, shift, amount } => {
-                let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
-                self.cpu.r[usize::from(rd & 15)] = logic(op, self.r(rn), b);
+                let (b, _) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu().c);
+                self.cpu_mut().r[usize::from(rd & 15)] = logic(op, self.r(rn), b);
                 Some(1)
             }
             Instr::Logic { op, s, rd, rn, rm, shift, amount } => {
-                let (b, carry) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu.c);
+                let (b, carry) = shift_c(self.r(rm), shift, u32::from(amount), self.cpu().c);
                 let r = logic(op, self.r(rn), b);
-                self.cpu.r[usize::from(rd & 15)] = r;
+                self.cpu_mut().r[usize::from(rd & 15)] = r;
                 if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
-                    self.cpu.n = r >> 31 != 0;
-                    self.cpu.z = r == 0;
-                    self.cpu.c = carry;
+                    self.cpu_mut().n = r >> 31 != 0;
+                    self.cpu_mut().z = r == 0;
+                    self.cpu_mut().c = carry;
                 }
                 Some(1)
             }
             Instr::MulReg { s, rd, rn, rm } => {
                 let r = self.r(rn).wrapping_mul(self.r(rm));
-                self.cpu.r[usize::from(rd & 15)] = r;
+                self.cpu_mut().r[usize::from(rd & 15)] = r;
                 // MULS sets N and Z only (ARMv7-M: C and V unchanged).
                 self.logic_flags(s, in_it, r);
                 Some(1)
@@ -483,10 +506,10 @@ impl Machine {
     #[inline(always)]
     fn arith_flags(&mut self, s: SetFlags, in_it: bool, r: u32, c: bool, v: bool) {
         if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
-            self.cpu.n = r >> 31 != 0;
-            self.cpu.z = r == 0;
-            self.cpu.c = c;
-            self.cpu.v = v;
+            self.cpu_mut().n = r >> 31 != 0;
+            self.cpu_mut().z = r == 0;
+            self.cpu_mut().c = c;
+            self.cpu_mut().v = v;
         }
     }
 
@@ -494,14 +517,14 @@ impl Machine {
     #[inline(always)]
     fn logic_flags(&mut self, s: SetFlags, in_it: bool, r: u32) {
         if s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it) {
-            self.cpu.n = r >> 31 != 0;
-            self.cpu.z = r == 0;
+            self.cpu_mut().n = r >> 31 != 0;
+            self.cpu_mut().z = r == 0;
         }
     }
 
     fn execution_priority_above_hardfault(&self) -> bool {
         // FAULTMASK can only be set when the execution priority is below HardFault's (-1).
-        !(self.sys.active[exc::HARDFAULT as usize] || self.sys.active[exc::NMI as usize])
+        !self.0.hardfault_or_nmi_active()
     }
 
     #[inline(always)]
@@ -513,7 +536,7 @@ impl Machine {
             SetFlags::Yes => true,
             SetFlags::OutsideIt => !in_it,
         };
-        let c = self.cpu.c;
+        let c = self.cpu().c;
         // (result, Some((carry, overflow)) for arithmetic, None for logical ops)
         let (r, arith) = match op {
             DpOp::And | DpOp::Tst => (a & b, None),
@@ -546,16 +569,16 @@ impl Machine {
             DpOp::Mul => (a.wrapping_mul(b), None),
         };
         if setflags {
-            self.cpu.n = r >> 31 != 0;
-            self.cpu.z = r == 0;
+            self.cpu_mut().n = r >> 31 != 0;
+            self.cpu_mut().z = r == 0;
             match arith {
                 Some((carry, overflow)) => {
-                    self.cpu.c = carry;
-                    self.cpu.v = overflow;
+                    self.cpu_mut().c = carry;
+                    self.cpu_mut().v = overflow;
                 }
                 // MULS leaves C and V alone (ARMv7-M).
                 None if op == DpOp::Mul => {}
-                None => self.cpu.c = shifter_carry,
+                None => self.cpu_mut().c = shifter_carry,
             }
         }
         if matches!(op, DpOp::Tst | DpOp::Teq | DpOp::Cmp | DpOp::Cmn) {
@@ -656,7 +679,7 @@ impl Machine {
             }
         } else {
             // Read every register before the first store (STM of the base stores its old value).
-            let values = self.cpu.r;
+            let values = self.cpu().r;
             for (r, v) in values.iter().enumerate() {
                 if regs & (1 << r) != 0 {
                     self.store(addr, *v, Size::Word)?;
@@ -671,7 +694,7 @@ impl Machine {
     }
 
     fn read_special(&self, sysm: u8) -> u32 {
-        let c = &self.cpu;
+        let c = self.cpu();
         match sysm {
             0..=7 => {
                 let mut v = 0;
@@ -697,7 +720,7 @@ impl Machine {
         match sysm {
             0..=3 => {
                 if mask & 2 != 0 {
-                    self.cpu.set_apsr(v);
+                    self.cpu_mut().set_apsr(v);
                 }
                 return;
             }
@@ -708,27 +731,27 @@ impl Machine {
             return;
         }
         match sysm {
-            8 => self.cpu.set_msp(v),
-            9 => self.cpu.set_psp(v),
-            16 => self.cpu.primask = v & 1 != 0,
+            8 => self.cpu_mut().set_msp(v),
+            9 => self.cpu_mut().set_psp(v),
+            16 => self.cpu_mut().primask = v & 1 != 0,
             // BASEPRI has as many bits as the priority fields.
-            17 => self.cpu.basepri = v as u8 & crate::system::PRIORITY_MASK,
+            17 => self.cpu_mut().basepri = v as u8 & crate::system::PRIORITY_MASK,
             18 => {
                 let b = v as u8 & crate::system::PRIORITY_MASK;
-                if b != 0 && (self.cpu.basepri == 0 || b < self.cpu.basepri) {
-                    self.cpu.basepri = b;
+                if b != 0 && (self.cpu().basepri == 0 || b < self.cpu().basepri) {
+                    self.cpu_mut().basepri = b;
                 }
             }
             19 => {
                 if v & 1 == 0 || self.execution_priority_above_hardfault() {
-                    self.cpu.faultmask = v & 1 != 0;
+                    self.cpu_mut().faultmask = v & 1 != 0;
                 }
             }
             20 => {
-                self.cpu.npriv = v & 1 != 0;
-                if self.cpu.ipsr == 0 {
-                    let ipsr = self.cpu.ipsr;
-                    self.cpu.set_mode(ipsr, v & 2 != 0);
+                self.cpu_mut().npriv = v & 1 != 0;
+                if self.cpu().ipsr == 0 {
+                    let ipsr = self.cpu().ipsr;
+                    self.cpu_mut().set_mode(ipsr, v & 2 != 0);
                 }
             }
             _ => tracing::debug!(target: "guest", "MSR to special register {sysm}: ignored"),
@@ -742,31 +765,5 @@ fn width_size(w: Width) -> Size {
         Width::B | Width::Sb => Size::Byte,
         Width::H | Width::Sh => Size::Half,
         Width::W => Size::Word,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shifts_at_the_edges() {
-        assert_eq!(shift_c(0x8000_0001, Shift::Lsl, 1, false), (2, true));
-        assert_eq!(shift_c(1, Shift::Lsl, 32, false), (0, true));
-        assert_eq!(shift_c(1, Shift::Lsl, 33, true), (0, false));
-        assert_eq!(shift_c(0x8000_0000, Shift::Lsr, 32, false), (0, true));
-        assert_eq!(shift_c(0x8000_0000, Shift::Asr, 40, false), (0xffff_ffff, true));
-        assert_eq!(shift_c(0x8000_0001, Shift::Ror, 32, false), (0x8000_0001, true));
-        assert_eq!(shift_c(3, Shift::Rrx, 1, true), (0x8000_0001, true));
-        assert_eq!(shift_c(5, Shift::Ror, 0, true), (5, true));
-    }
-
-    #[test]
-    fn add_with_carry_flags() {
-        assert_eq!(add_with_carry(0x7fff_ffff, 1, false), (0x8000_0000, false, true));
-        assert_eq!(add_with_carry(0xffff_ffff, 1, false), (0, true, false));
-        // 0 - 1: carry clear (borrow), no overflow.
-        assert_eq!(add_with_carry(0, !1, true), (0xffff_ffff, false, false));
-        assert_eq!(add_with_carry(0x8000_0000, !1, true), (0x7fff_ffff, true, true));
     }
 }

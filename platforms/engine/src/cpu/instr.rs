@@ -239,7 +239,7 @@ pub enum Instr {
         /// Signed offset.
         imm: i32,
     },
-    /// MOVT: Rd[31:16] = imm16.
+    /// MOVT: Rd\[31:16\] = imm16.
     Movt {
         /// Destination.
         rd: u8,

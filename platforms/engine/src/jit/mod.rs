@@ -1,0 +1,216 @@
+//! The block compiler: the engine's second tier. Hot straight-line Thumb code is translated,
+//! one basic block at a time, to host machine code with Cranelift, and run from there.
+//!
+//! # What a compiled block is
+//! A block starts at a PC the interpreter has reached often enough (`Machine::set_jit`), runs
+//! through instructions the compiler knows (data processing, shifts, multiplies, divides,
+//! bitfields, extends, ADR/MOVT, single, dual and multiple loads and stores, NOP) and ends after
+//! a branch (B, B<cond>, CBZ/CBNZ, BL, BX, POP/LDM with the PC), before the first instruction it
+//! does not know (IT, MRS/MSR, CPS, SVC, BKPT, WFI, exclusives, TBB/TBH...), at the end of the
+//! 1 KiB decode-cache page, before the stop address, or after [`MAX_INSTRS`]. Guest registers
+//! and flags live in host registers (Cranelift variables) for the whole block; only those the
+//! block writes are stored back, and flag values nothing reads are never computed.
+//!
+//! A block whose final branch jumps back to its own start (a tight loop) loops in host code
+//! for as long as the cycle budget it is given (`room`, the cycles left before the next event)
+//! covers another whole pass.
+//!
+//! # Exactly the interpreter's semantics
+//! A block is entered only when all of it fits before the next event (`max_cycles <= room`),
+//! so interrupts, timers and the stop address are seen at the same instruction boundaries, with
+//! the same `now` and `instret`, as without it. Anything out of the ordinary *bails*: the block
+//! stores its state as it was before the instruction in question, sets the PC to it and returns
+//! [`EXIT_BAIL`], and the interpreter executes that instruction (and raises its fault, if it
+//! has one). Memory accesses are compiled only for plain RAM: an access that is misaligned,
+//! outside RAM (devices, the SCS, bit-band aliases), or a store to a page that holds decoded
+//! code (self-modifying code: the interpreter invalidates the caches) bails. So does a divide
+//! by zero, and a BX or POP to a target that is not plain Thumb code (an exception return, or
+//! bit 0 clear).
+//!
+//! The differential test runs every instruction it checks against Unicorn through this
+//! compiler too (`Machine::step_one_jit`), and the conformance firmware runs with blocks
+//! compiled at first sight (`TWINBED_JIT=eager`), comparing output byte for byte.
+//!
+//! # Sharing
+//! Compiled code is immutable and lives for the whole process, in one Cranelift module behind
+//! a mutex, with a cache keyed by (address, the block's halfwords): every
+//! machine and every snapshot running the same firmware uses the same compiled blocks, and
+//! the compiler runs once per block per process. Machines keep only references to them, so a
+//! machine stays plain data; serialised snapshots leave them out and recompile on demand.//!
+//! # Where things are
+//! - `mod.rs`: what the machine sees: a compiled block ([`Compiled`]), the state it runs on
+//!   ([`JitIo`], [`JitRegion`]) and its exit codes;
+//! - `cache.rs`: the process-wide compiler and its cache of compiled blocks ([`compile`]);
+//! - `block.rs`: forming a block from the decode-cache page (which instructions, where it ends,
+//!   its worst-case cycles);
+//! - `translate/`: Thumb to Cranelift IR, one function per instruction family (`alu.rs`:
+//!   data processing, bitfields, multiplies, divides; `memory.rs`: loads and stores;
+//!   `branch.rs`: branches and the loop back to the block's start).
+
+mod block;
+mod cache;
+mod translate;
+
+pub(crate) use cache::compile;
+pub use cache::forget_compiled_blocks;
+
+use crate::cpu::CpuState;
+
+/// Address windows: a compiled access finds its memory region by the top three bits of the
+/// address (one region per 512 MiB window, as on every board so far; a board with two regions
+/// in one window gets no fast memory path: its compiled accesses all bail).
+pub(crate) const WINDOWS: usize = 8;
+/// Address bits below the window number.
+pub(crate) const WINDOW_SHIFT: u32 = 29;
+/// Longest block, in instructions.
+pub(crate) const MAX_INSTRS: usize = 64;
+/// Decode-cache page size: a block never leaves its page.
+const PAGE: u32 = 1024;
+
+/// The block ran to its end (or left its loop); `cpu.r[15]` is the next PC.
+pub(crate) const EXIT_NEXT: u32 = 0;
+/// The block stopped before an instruction the interpreter must execute; `cpu.r[15]` is its
+/// address.
+pub(crate) const EXIT_BAIL: u32 = 1;
+
+/// One memory region as a block sees it (an empty one, `len` 0, where a window has none).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct JitRegion {
+    /// The region's bytes.
+    pub data: *mut u8,
+    /// One byte per decode-cache page of the region, non-zero where the page holds decoded
+    /// code (stores there bail).
+    pub code: *const u8,
+    /// First address.
+    pub base: u32,
+    /// Size in bytes.
+    pub len: u32,
+    _pad: u64,
+}
+
+impl JitRegion {
+    /// No memory: every access bails.
+    pub(crate) const NONE: JitRegion =
+        JitRegion { data: std::ptr::null_mut(), code: std::ptr::null(), base: 0, len: 0, _pad: 0 };
+
+    /// A region.
+    pub(crate) fn new(data: *mut u8, code: *const u8, base: u32, len: u32) -> Self {
+        JitRegion { data, code, base, len, _pad: 0 }
+    }
+}
+
+/// log2 of `size_of::<JitRegion>()`: compiled code indexes the table with a shift.
+const REGION_SHIFT: i64 = 5;
+const _: () = assert!(std::mem::size_of::<JitRegion>() == 1 << REGION_SHIFT);
+
+/// Whether every region of `layout` (base, size) lies in a window of its own.
+pub(crate) fn windowed(layout: &[(u32, u32)]) -> bool {
+    let mut used = [false; WINDOWS];
+    layout.iter().all(|&(base, len)| {
+        let w = (base >> WINDOW_SHIFT) as usize;
+        let last = base.checked_add(len.saturating_sub(1)).map(|e| (e >> WINDOW_SHIFT) as usize);
+        let ok = len > 0 && last == Some(w) && !used[w];
+        used[w] = true;
+        ok
+    })
+}
+
+/// What a block reads and writes besides the core's registers.
+#[repr(C)]
+pub(crate) struct JitIo {
+    /// The core.
+    pub cpu: *mut CpuState,
+    /// Cycles the block may use (a loop goes round again only while a whole pass still fits).
+    pub room: u64,
+    /// Out: cycles the block used.
+    pub cycles: u64,
+    /// Out: instructions it retired.
+    pub instret: u64,
+    /// The memory regions by window ([`WINDOWS`]).
+    pub regions: [JitRegion; WINDOWS],
+}
+
+type BlockFn = unsafe extern "C" fn(*mut JitIo) -> u32;
+
+/// A compiled block.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    f: BlockFn,
+    /// Cycles of one pass through the block, at most: the block runs only when this fits.
+    pub max_cycles: u64,
+    /// Where the block ends when it ends without a branch (its length limit, the page end,
+    /// or an instruction the compiler does not know): code that surely runs as often as the
+    /// block itself.
+    pub fallthrough: Option<u32>,
+}
+
+impl Compiled {
+    /// Runs the block.
+    ///
+    /// # Safety
+    /// `io` must point to a `JitIo` whose `cpu` is valid and whose regions each have `data`
+    /// covering `len` bytes and `code` one byte per 1 KiB page of them (or are empty).
+    pub(crate) unsafe fn call(&self, io: *mut JitIo) -> u32 {
+        // SAFETY: the caller's contract; the code was made by `compile` for this signature.
+        unsafe { (self.f)(io) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block::form_block;
+    use super::*;
+
+    #[test]
+    fn regions_need_windows_of_their_own() {
+        assert!(windowed(&[(0, 0x40_0000), (0x2000_0000, 0x40_0000)]));
+        assert!(!windowed(&[(0, 0x1000), (0x1000, 0x1000)]), "two regions in window 0");
+        assert!(!windowed(&[(0x1fff_f000, 0x2000)]), "a region across two windows");
+        assert!(!windowed(&[(0, 0)]));
+    }
+
+    #[test]
+    fn blocks_stop_before_unknown_instructions_and_after_branches() {
+        // adds r0, #1; wfi; b .
+        let code = [0x01, 0x30, 0x30, 0xbf, 0xfe, 0xe7];
+        let (instrs, hw) = form_block(0x100, &code, 1, MAX_INSTRS);
+        assert_eq!(instrs.len(), 1);
+        assert_eq!(hw, vec![0x3001]);
+        // adds r0, #1; b .-2 (back to the adds)
+        let code = [0x01, 0x30, 0xfd, 0xe7];
+        let (instrs, _) = form_block(0x100, &code, 1, MAX_INSTRS);
+        assert_eq!(instrs.len(), 2);
+        // The stop address ends a block before it.
+        let (instrs, _) = form_block(0x100, &code, 0x102, MAX_INSTRS);
+        assert_eq!(instrs.len(), 1);
+        // A 32-bit instruction cut by the page end is left out.
+        let (instrs, _) = form_block(0x100, &[0x01, 0x30, 0x40, 0xf2], 1, MAX_INSTRS);
+        assert_eq!(instrs.len(), 1);
+    }
+
+    #[test]
+    fn a_compiled_loop_counts_like_the_interpreter() {
+        // movs r1, #0 is outside; the block: adds r0, r0, #1; cmp r0, #10; bne start
+        // 0x1c40 adds r0, r0, #1; 0x280a cmp r0, #10; 0xd1fc bne .-4
+        let code = [0x40, 0x1c, 0x0a, 0x28, 0xfc, 0xd1];
+        let Some(block) = compile(0x100, &code, 1, MAX_INSTRS, true) else {
+            return; // no compiler on this host
+        };
+        assert_eq!(block.max_cycles, 1 + 1 + 3);
+        let mut cpu = CpuState { thumb: true, ..CpuState::default() };
+        let mut ram = vec![0u8; 0x1000];
+        let map = [0u8; 4];
+        let mut regions = [JitRegion::NONE; WINDOWS];
+        regions[0] = JitRegion::new(ram.as_mut_ptr(), map.as_ptr(), 0, 0x1000);
+        let mut io = JitIo { cpu: &mut cpu, room: 1000, cycles: 0, instret: 0, regions };
+        // SAFETY: io points to live data: 0x1000 bytes of RAM and a 4-page map.
+        let exit = unsafe { block.call(&mut io) };
+        assert_eq!(exit, EXIT_NEXT);
+        assert_eq!(cpu.r[0], 10);
+        assert_eq!(cpu.r[15], 0x106);
+        // Nine taken passes (5 cycles) and a last one that falls through (3 cycles).
+        assert_eq!((io.cycles, io.instret), (9 * 5 + 3, 30));
+        assert!(cpu.z && cpu.c && !cpu.n && !cpu.v);
+    }
+}

@@ -1,0 +1,396 @@
+//! Translation of a formed block to Cranelift IR: the function's frame (guest registers and
+//! flags in Cranelift variables, loaded on entry; registers written through, flags stored on
+//! the way out), the exits, and one function per instruction family in `alu.rs`, `memory.rs`
+//! and `branch.rs`.
+
+mod alu;
+mod branch;
+mod memory;
+
+use super::block::{ends_at, ends_block, max_cycles, regs_of};
+use super::cache::Jit;
+use super::{BlockFn, Compiled, JitIo, EXIT_BAIL, EXIT_NEXT};
+use crate::cpu::instr::*;
+use crate::cpu::CpuState;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, AbiParam, Block, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_frontend::{FunctionBuilder, Variable};
+use cranelift_module::Module;
+use std::mem::offset_of;
+
+/// Where an exit leaves the PC.
+#[derive(Clone, Copy)]
+enum Pc {
+    Const(u32),
+    Val(Value),
+}
+
+/// An exit, filled in once the whole block is translated (so it knows every register the
+/// block writes).
+struct Exit {
+    block: Block,
+    pc: Pc,
+    cycles: u64,
+    instret: u64,
+    code: u32,
+}
+
+const N: usize = 0;
+const Z: usize = 1;
+const C: usize = 2;
+const V: usize = 3;
+
+/// Translation state.
+struct Tx<'a, 'f> {
+    b: &'a mut FunctionBuilder<'f>,
+    io: Value,
+    cpu: Value,
+    room: Value,
+    regs: [Variable; 15],
+    flags: [Variable; 4],
+    cyc: Variable,
+    ins: Variable,
+    fwritten: u8,
+    exits: Vec<Exit>,
+    ptr: Type,
+    /// Address of the instruction being translated.
+    pc: u32,
+    /// Cycles and instructions of this pass before it.
+    pass_cycles: u64,
+    pass_instrs: u64,
+    /// This instruction's bail exit, once made.
+    bail: Option<Block>,
+}
+
+fn mem() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+impl Jit {
+    pub(super) fn build(
+        &mut self,
+        pc0: u32,
+        instrs: &[(Instr, u8)],
+        looping: bool,
+    ) -> Option<&'static Compiled> {
+        let loops = looping && ends_at(pc0, instrs) == Some(pc0);
+        let module = &mut self.modules[usize::from(loops)];
+        let ptr = module.target_config().pointer_type();
+        let frontend = module.isa().frontend_config();
+        module.clear_context(&mut self.ctx);
+        self.ctx.func.signature.params.push(AbiParam::new(ptr));
+        self.ctx.func.signature.returns.push(AbiParam::new(types::I32));
+        let max_cycles;
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fbc);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            b.seal_block(entry);
+            let io = b.block_params(entry)[0];
+            let cpu = b.ins().load(ptr, mem(), io, offset_of!(JitIo, cpu) as i32);
+            let room = b.ins().load(types::I64, mem(), io, offset_of!(JitIo, room) as i32);
+            let regs = std::array::from_fn(|_| b.declare_var(types::I32));
+            let flags = std::array::from_fn(|_| b.declare_var(types::I8));
+            let cyc = b.declare_var(types::I64);
+            let ins = b.declare_var(types::I64);
+            let used = instrs.iter().fold(0u16, |m, (i, _)| m | regs_of(i));
+            let r_off = offset_of!(CpuState, r) as i32;
+            for (r, var) in regs.iter().enumerate() {
+                if used & (1 << r) != 0 {
+                    let v = b.ins().load(types::I32, mem(), cpu, r_off + 4 * r as i32);
+                    b.def_var(*var, v);
+                } else {
+                    let zero = b.ins().iconst(types::I32, 0);
+                    b.def_var(*var, zero);
+                }
+            }
+            for (f, var) in flags.iter().enumerate() {
+                let v = b.ins().load(types::I8, mem(), cpu, flag_offset(f));
+                b.def_var(*var, v);
+            }
+            let zero = b.ins().iconst(types::I64, 0);
+            b.def_var(cyc, zero);
+            b.def_var(ins, zero);
+            let body = b.create_block();
+            b.ins().jump(body, &[]);
+            b.switch_to_block(body);
+            let mut tx = Tx {
+                b: &mut b,
+                io,
+                cpu,
+                room,
+                regs,
+                flags,
+                cyc,
+                ins,
+                fwritten: 0,
+                exits: Vec::new(),
+                ptr,
+                pc: pc0,
+                pass_cycles: 0,
+                pass_instrs: 0,
+                bail: None,
+            };
+            max_cycles = tx.block(pc0, instrs, looping, body);
+            tx.b.seal_block(body);
+            tx.fill_exits();
+            b.finalize(frontend);
+        }
+        let id = match module.declare_anonymous_function(&self.ctx.func.signature) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(target: "jit", "block at 0x{pc0:08x}: {e}");
+                return None;
+            }
+        };
+        if let Err(e) = module.define_function(id, &mut self.ctx) {
+            tracing::warn!(target: "jit", "block at 0x{pc0:08x} does not compile: {e:?}");
+            module.clear_context(&mut self.ctx);
+            return None;
+        }
+        module.clear_context(&mut self.ctx);
+        if let Err(e) = module.finalize_definitions() {
+            tracing::warn!(target: "jit", "block at 0x{pc0:08x}: {e}");
+            return None;
+        }
+        let code = module.get_finalized_function(id);
+        // SAFETY: the function was built with the signature `BlockFn` (one pointer in, i32 out,
+        // the platform's default calling convention, which is "C").
+        let f: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(code) };
+        tracing::trace!(target: "jit", "compiled {} instructions at 0x{pc0:08x}", instrs.len());
+        let (last, _) = instrs[instrs.len() - 1];
+        let fallthrough = (!ends_block(&last))
+            .then(|| instrs.iter().fold(pc0, |pc, (_, size)| pc.wrapping_add(u32::from(*size))));
+        Some(Box::leak(Box::new(Compiled { f, max_cycles, fallthrough })))
+    }
+}
+
+fn flag_offset(f: usize) -> i32 {
+    (match f {
+        N => offset_of!(CpuState, n),
+        Z => offset_of!(CpuState, z),
+        C => offset_of!(CpuState, c),
+        _ => offset_of!(CpuState, v),
+    }) as i32
+}
+
+impl Tx<'_, '_> {
+    // ---- registers and flags ----
+
+    fn reg(&mut self, r: u8) -> Value {
+        if r >= 15 {
+            // Reads of the PC see the instruction's address + 4.
+            self.b.ins().iconst(types::I32, i64::from(self.pc.wrapping_add(4)))
+        } else {
+            self.b.use_var(self.regs[usize::from(r)])
+        }
+    }
+
+    fn set_reg(&mut self, r: u8, v: Value) {
+        debug_assert!(r < 15);
+        let v = if r == 13 { self.b.ins().band_imm_u(v, !3i64 & 0xffff_ffff) } else { v };
+        self.b.def_var(self.regs[usize::from(r)], v);
+        // Written through: exits then store nothing but the PC and the counts (which keeps
+        // them, and compilation, small).
+        let off = offset_of!(CpuState, r) as i32 + 4 * i32::from(r);
+        self.b.ins().store(mem(), v, self.cpu, off);
+    }
+
+    fn flag(&mut self, f: usize) -> Value {
+        self.b.use_var(self.flags[f])
+    }
+
+    fn set_flag(&mut self, f: usize, v: Value) {
+        // Stored only on the way out (`fill_exits`): a loop that sets flags every pass stores
+        // them once.
+        self.b.def_var(self.flags[f], v);
+        self.fwritten |= 1 << f;
+    }
+
+    fn set_nz(&mut self, r: Value) {
+        let n = self.b.ins().icmp_imm_u(IntCC::SignedLessThan, r, 0);
+        let z = self.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
+        self.set_flag(N, n);
+        self.set_flag(Z, z);
+    }
+
+    fn iconst(&mut self, v: u32) -> Value {
+        self.b.ins().iconst(types::I32, i64::from(v))
+    }
+
+    /// Condition `cond` (A7.3) as a 0/1 byte.
+    fn cond(&mut self, cond: u8) -> Value {
+        let (n, z, c, v) = (self.flag(N), self.flag(Z), self.flag(C), self.flag(V));
+        let r = match cond >> 1 {
+            0 => z,
+            1 => c,
+            2 => n,
+            3 => v,
+            4 => {
+                let nz = self.b.ins().bxor_imm_u(z, 1);
+                self.b.ins().band(c, nz)
+            }
+            5 => self.b.ins().icmp(IntCC::Equal, n, v),
+            6 => {
+                let nz = self.b.ins().bxor_imm_u(z, 1);
+                let ge = self.b.ins().icmp(IntCC::Equal, n, v);
+                self.b.ins().band(nz, ge)
+            }
+            _ => return self.b.ins().iconst(types::I8, 1),
+        };
+        if cond & 1 != 0 {
+            self.b.ins().bxor_imm_u(r, 1)
+        } else {
+            r
+        }
+    }
+
+    // ---- exits ----
+
+    fn exit(&mut self, pc: Pc, cycles: u64, instret: u64, code: u32) -> Block {
+        let block = self.b.create_block();
+        self.exits.push(Exit { block, pc, cycles, instret, code });
+        block
+    }
+
+    /// The bail exit of the current instruction.
+    fn bail(&mut self) -> Block {
+        if let Some(b) = self.bail {
+            return b;
+        }
+        let b = self.exit(Pc::Const(self.pc), self.pass_cycles, self.pass_instrs, EXIT_BAIL);
+        self.bail = Some(b);
+        b
+    }
+
+    /// Continues in a new block when `cond` is false; jumps to `bail` when it is true.
+    fn bail_if(&mut self, cond: Value) {
+        let bail = self.bail();
+        let ok = self.b.create_block();
+        self.b.ins().brif(cond, bail, &[], ok, &[]);
+        self.b.seal_block(ok);
+        self.b.switch_to_block(ok);
+    }
+
+    /// Fills in the exits: each passes its PC, counts and exit code to one shared block that
+    /// stores them and returns (registers and flags are already written through).
+    fn fill_exits(&mut self) {
+        let exits = std::mem::take(&mut self.exits);
+        let shared = self.b.create_block();
+        let pc = self.b.append_block_param(shared, types::I32);
+        let cyc = self.b.append_block_param(shared, types::I64);
+        let ins = self.b.append_block_param(shared, types::I64);
+        let code = self.b.append_block_param(shared, types::I32);
+        let written: Vec<usize> = (0..4).filter(|f| self.fwritten & (1 << f) != 0).collect();
+        let flags: Vec<Value> =
+            written.iter().map(|_| self.b.append_block_param(shared, types::I8)).collect();
+        for e in exits {
+            self.b.switch_to_block(e.block);
+            self.b.seal_block(e.block);
+            let pc = match e.pc {
+                Pc::Const(v) => self.b.ins().iconst(types::I32, i64::from(v)),
+                Pc::Val(v) => v,
+            };
+            let cyc = self.b.use_var(self.cyc);
+            let cyc = self.b.ins().iadd_imm_u(cyc, e.cycles as i64);
+            let ins = self.b.use_var(self.ins);
+            let ins = self.b.ins().iadd_imm_u(ins, e.instret as i64);
+            let code = self.b.ins().iconst(types::I32, i64::from(e.code));
+            let mut args = vec![pc.into(), cyc.into(), ins.into(), code.into()];
+            for &f in &written {
+                args.push(self.b.use_var(self.flags[f]).into());
+            }
+            self.b.ins().jump(shared, &args);
+        }
+        self.b.switch_to_block(shared);
+        self.b.seal_block(shared);
+        self.b.ins().store(mem(), pc, self.cpu, offset_of!(CpuState, r) as i32 + 60);
+        self.b.ins().store(mem(), cyc, self.io, offset_of!(JitIo, cycles) as i32);
+        self.b.ins().store(mem(), ins, self.io, offset_of!(JitIo, instret) as i32);
+        for (&f, &v) in written.iter().zip(&flags) {
+            self.b.ins().store(mem(), v, self.cpu, flag_offset(f));
+        }
+        self.b.ins().return_(&[code]);
+    }
+
+    // ---- the block ----
+
+    /// Translates the block; returns the most cycles one pass can take.
+    fn block(&mut self, pc0: u32, instrs: &[(Instr, u8)], looping: bool, body: Block) -> u64 {
+        // The most cycles of a pass: every instruction's fixed count plus the worst case of
+        // the final branch (taken).
+        let max_cycles: u64 = instrs.iter().map(|(i, _)| u64::from(max_cycles(i))).sum();
+        let mut pc = pc0;
+        for (k, (instr, size)) in instrs.iter().enumerate() {
+            self.pc = pc;
+            self.bail = None;
+            let next = pc.wrapping_add(u32::from(*size));
+            let last = k + 1 == instrs.len();
+            let ended = self.instr(instr, next, pc0, looping, max_cycles, body);
+            self.pass_instrs += 1;
+            if ended {
+                return max_cycles;
+            }
+            if last {
+                // Fell off the end (unknown instruction, page end, stop address or length).
+                let exit = self.exit(Pc::Const(next), self.pass_cycles, self.pass_instrs, EXIT_NEXT);
+                self.b.ins().jump(exit, &[]);
+            }
+            pc = next;
+        }
+        max_cycles
+    }
+
+    /// Translates one instruction; true if it ended the block.
+    fn instr(&mut self, i: &Instr, next: u32, pc0: u32, looping: bool, max: u64, body: Block) -> bool {
+        let cycles: u32 = match *i {
+            Instr::Dp { op, s, rd, rn, op2 } => {
+                self.dp(op, s != SetFlags::No, rd, rn, op2);
+                1
+            }
+            Instr::Adr { rd, imm } => self.adr(rd, imm),
+            Instr::Movt { rd, imm } => self.movt(rd, imm),
+            Instr::Bf { op, rd, rn, lsb, width } => self.bitfield(op, rd, rn, lsb, width),
+            Instr::Bit { op, rd, rm } => self.bit(op, rd, rm),
+            Instr::Ext { op, rd, rm, rot } => self.extend(op, rd, rm, rot),
+            Instr::Mul { op, rd, rn, rm, ra } => self.mul(op, rd, rn, rm, ra),
+            Instr::LongMul { op, rdlo, rdhi, rn, rm } => self.long_mul(op, rdlo, rdhi, rn, rm),
+            Instr::Div { signed, rd, rn, rm } => self.div(signed, rd, rn, rm),
+            Instr::Ldr { w, rt, rn, off, add, index, wback } => self.ldr(w, rt, rn, off, add, index, wback),
+            Instr::Str { w, rt, rn, off, add, index, wback } => self.str(w, rt, rn, off, add, index, wback),
+            Instr::Dual { load, rt, rt2, rn, imm, add, index, wback } => {
+                self.dual(load, rt, rt2, rn, imm, add, index, wback)
+            }
+            Instr::Multi { load, rn, regs, db, wback } => match self.multi(load, rn, regs, db, wback) {
+                Some(cycles) => cycles,
+                None => return true, // POP/LDM with the PC: the block ends
+            },
+            Instr::Hint(Hint::Nop) => 1,
+            Instr::B { cond, imm } => {
+                self.b(cond, imm, next, pc0, looping, max, body);
+                return true;
+            }
+            Instr::Cbz { nonzero, rn, imm } => {
+                self.cbz(nonzero, rn, imm, next, pc0, looping, max, body);
+                return true;
+            }
+            Instr::Bl { imm } => {
+                self.bl(imm, next, pc0, looping, max, body);
+                return true;
+            }
+            Instr::Bx { rm } => {
+                self.bx(rm);
+                return true;
+            }
+            _ => unreachable!("form_block admits only supported instructions"),
+        };
+        self.pass_cycles += u64::from(cycles);
+        false
+    }
+}
+
+/// A 32-bit immediate (two's complement) as Cranelift wants it for 32-bit operations.
+fn imm32(v: i64) -> i64 {
+    v & 0xffff_ffff
+}
