@@ -15,16 +15,12 @@ use common::*;
 use serde_json::{json, Map, Value};
 use twinbed_twin::{Ingest, Reason, SqliteStore, Store, Verdict};
 
-/// SplitMix64: small, seedable, good enough to pick mutations.
-struct Rng(u64);
+/// The contract's SplitMix64 (the generator every test draws from), with the picks this test uses.
+struct Rng(twinbed_contract::rng::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -430,7 +426,7 @@ fn malformed(rng: &mut Rng) -> Case {
 }
 
 fn cases(seed: u64, n: usize) -> Vec<Case> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(twinbed_contract::rng::SplitMix64::new(seed));
     (0..n).map(|_| malformed(&mut rng)).collect()
 }
 

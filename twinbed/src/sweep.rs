@@ -127,7 +127,7 @@ const RETRY: (char, &str) = ('B', "1.1.1+0");
 
 /// Seed of variant `v` of the cut at operation `op`.
 fn cut_seed(seed: u64, op: u32, v: u32) -> u64 {
-    seed ^ (u64::from(op) << 32 | u64::from(v)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    seed ^ (u64::from(op) << 32 | u64::from(v)).wrapping_mul(twinbed_contract::rng::SplitMix64::GAMMA)
 }
 
 /// The operations to cut at: every `stride`-th, plus the first and last few (the erase starts,

@@ -34,11 +34,11 @@ impl Machine {
             let mut words = bytes.chunks_exact(8);
             for w in &mut words {
                 let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-                a = (a ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+                a = (a ^ w).wrapping_mul(twinbed_contract::rng::SplitMix64::GAMMA).rotate_left(29);
                 b = (b.rotate_left(17) ^ w).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
             }
             for &byte in words.remainder() {
-                a = (a ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                a = (a ^ u64::from(byte)).wrapping_mul(twinbed_contract::rng::SplitMix64::GAMMA);
             }
             a ^= u64::from(base);
             b ^= u64::from(size);

@@ -964,12 +964,10 @@ fn random_value(rng: &mut Rng) -> u32 {
     }
 }
 
-/// SplitMix64's finaliser: each (seed, program index) gets a generator of its own.
+/// SplitMix64's finaliser (the contract's generator, one draw): each (seed, program index) gets
+/// a generator of its own.
 fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    twinbed_contract::rng::SplitMix64::new(x).next_u64()
 }
 
 pub fn generate(seed: u64, index: u64) -> Program {
