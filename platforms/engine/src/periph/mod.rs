@@ -155,10 +155,90 @@ pub trait Device {
     /// Back to the power-on state (system reset). Models that keep contents across reset
     /// (flash) keep them.
     fn reset(&mut self);
+
+    // ---- What the machine, the energy accounts and the host may ask of any model. The
+    // ---- defaults say "not this kind of model"; a model implements only what it is.
+
+    /// Energy: the parts of this model that draw current, with their states' currents from
+    /// the board's `[power]` table (`name` is the model's board name). Default: none.
+    fn rails(&self, name: &str, power: &twinbed_board::Power) -> Vec<RailSpec> {
+        let _ = (name, power);
+        Vec::new()
+    }
+
+    /// Energy: the state of this model's rail `k` (in the order of [`Device::rails`]) after an
+    /// access or a reset at `rail.now`. Default: unchanged.
+    fn rail_state(&self, k: usize, rail: &RailView) -> RailState {
+        let _ = k;
+        rail.unchanged()
+    }
+
+    /// Flash: the memory this model programs, as (base, size), if it is a flash controller:
+    /// that memory keeps its contents across power cycles.
+    fn flash_region(&self) -> Option<(u32, u32)> {
+        None
+    }
+
+    /// Flash: operations started since the machine was built (0 for other models).
+    fn flash_ops(&self) -> u32 {
+        0
+    }
+
+    /// Serial: the number of the serial port this model is (a UART), if it is one.
+    fn serial_port(&self) -> Option<u8> {
+        None
+    }
+
+    /// Serial: a byte arriving on the line from outside the machine (a modem, a console).
+    fn serial_rx(&mut self, byte: u8, ctx: &mut Ctx<'_>) {
+        let _ = (byte, ctx);
+    }
+
+    /// Sensors: whether the model shows the battery (the machine then calls
+    /// [`Device::observe_battery`] right before every access).
+    fn senses_battery(&self) -> bool {
+        false
+    }
+
+    /// Sensors: the battery and the board's consumption at the time of the coming access.
+    fn observe_battery(&mut self, reading: GaugeReading) {
+        let _ = reading;
+    }
+
+    /// Sensors: sets the temperature (milli-°C) of the sensor named `device` (a board
+    /// `[[device]]`) if this model holds it; false if not, or if the value is out of the
+    /// sensor's range (it is then unchanged).
+    fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
+        let _ = (device, milli_c);
+        false
+    }
+}
+
+/// How the registry builds a model from its board-file entry.
+pub trait FromBoard: Device + Sized {
+    /// Interrupt outputs the model has (a board file may wire up to this many).
+    const IRQ_OUTPUTS: usize;
+
+    /// The model for board peripheral `p`, instance `index` of its model on the board (UART n
+    /// tags its output with `OutputSource::Uart(n)`), its outputs wired as `irqs`.
+    fn from_board(
+        p: &twinbed_board::Peripheral,
+        index: u8,
+        irqs: IrqOutputs,
+        board: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError>;
+}
+
+/// A model type of the registry: how to find it inside a [`Model`].
+pub trait Listed: Sized {
+    /// The model, if `m` is one of these.
+    fn of(m: &Model) -> Option<&Self>;
+    /// The model, if `m` is one of these.
+    fn of_mut(m: &mut Model) -> Option<&mut Self>;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Models, shared helpers, and the board-file constructor (added with the mps2-an385 models).
+// Models, shared helpers, and the board-file constructor.
 // ---------------------------------------------------------------------------------------------
 
 pub mod cmsdk_dualtimer;
@@ -171,6 +251,8 @@ pub mod mps2_scc;
 pub mod nor_flash;
 pub mod ota_feed;
 mod ptimer;
+pub mod rails;
+pub mod regs;
 pub mod sbcon_i2c;
 pub mod tmp105;
 pub mod unimplemented;
@@ -179,11 +261,12 @@ pub use cmsdk_dualtimer::CmsdkDualTimer;
 pub use cmsdk_gpio::CmsdkGpio;
 pub use cmsdk_timer::CmsdkTimer;
 pub use cmsdk_uart::CmsdkUart;
-pub use fuel_gauge::FuelGauge;
+pub use fuel_gauge::{FuelGauge, GaugeReading};
 pub use mps2_fpgaio::Mps2FpgaIo;
 pub use mps2_scc::Mps2Scc;
 pub use nor_flash::NorFlash;
 pub use ota_feed::OtaFeed;
+pub use rails::{RailKind, RailSpec, RailState, RailView};
 pub use sbcon_i2c::{I2cDevice, SbConI2c};
 pub use tmp105::Tmp105;
 pub use unimplemented::Unimplemented;
@@ -192,8 +275,8 @@ pub use unimplemented::Unimplemented;
 ///
 /// Outputs that share a line are ORed (QEMU wires e.g. a UART's TX and RX overrun outputs to
 /// one line through an OR gate). A line is only written when the OR of this model's outputs on
-/// it changes, so a line shared with *another* model (the UART 0-2 overrun line of mps2-an385)
-/// is only approximately an OR: whichever model changes last sets it.
+/// it changes; a line shared with *another* model (the UART 0-2 overrun line of mps2-an385) is
+/// the OR of both, because [`IrqLines`] keeps each model's level apart.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IrqOutputs {
     /// NVIC line of output i, `None` when not connected.
@@ -253,16 +336,6 @@ pub(crate) fn bad_write(model: &str, offset: u32, size: Size, value: u32) {
         target: "guest",
         "{model}: write of 0x{value:x} to bad or read-only offset 0x{offset:03x} ({size:?})"
     );
-}
-
-/// The CoreSight-style peripheral/component ID block at 0xFD0..0xFFC of the CMSDK APB
-/// peripherals: PID4..PID7, PID0..PID3, CID0..CID3, one byte per word.
-pub(crate) fn cmsdk_id(offset: u32, ids: &[u8; 12]) -> Option<u32> {
-    if (0xfd0..=0xffc).contains(&offset) && offset.is_multiple_of(4) {
-        ids.get(((offset - 0xfd0) / 4) as usize).map(|&b| u32::from(b))
-    } else {
-        None
-    }
 }
 
 /// Why the board's peripherals could not be built, or a model could not be driven as asked.
@@ -358,187 +431,196 @@ pub enum PeriphError {
     },
 }
 
-/// One peripheral model of a board, by kind. Plain data: a snapshot is a clone.
-// The flash controller (its row buffer and a row in flight) is the large one; a board has a
-// few dozen models, so boxing it would save little.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum Model {
+/// Generates, from the registry's one line per model, the [`Model`] enum, [`Model::KNOWN`],
+/// [`Model::from_board`], the [`Device`] dispatch of `Model` (a `match`, no trait objects) and
+/// the [`Listed`] look-ups behind [`Model::get`].
+macro_rules! models {
+    (
+        $( $(#[$doc:meta])* $Var:ident($Ty:ty) = $name:literal; )*
+        $( _ = $stand_in:literal, irqs = $stand_in_irqs:literal; )*
+    ) => {
+        /// One peripheral model of a board, by kind. Plain data: a snapshot is a clone.
+        // The flash controller (its row buffer and a row in flight) is the large one; a board has
+        // a few dozen models, so boxing it would save little.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Clone, Debug, Serialize, Deserialize)]
+        pub enum Model {
+            $( $(#[$doc])* $Var($Ty), )*
+        }
+
+        impl Model {
+            /// The model names a board file may use, with the number of interrupt outputs of each.
+            pub const KNOWN: &'static [(&'static str, usize)] = &[
+                $( ($name, <$Ty as FromBoard>::IRQ_OUTPUTS), )*
+                $( ($stand_in, $stand_in_irqs), )*
+            ];
+
+            /// Builds the model a board file names. `index` numbers the instances of one model on
+            /// the board (UART n tags its output with `OutputSource::Uart(n)`).
+            pub fn from_board(
+                p: &twinbed_board::Peripheral,
+                index: u8,
+                board: &twinbed_board::Board,
+            ) -> Result<Model, PeriphError> {
+                let Some(&(_, outputs)) = Self::KNOWN.iter().find(|(m, _)| *m == p.model) else {
+                    return Err(PeriphError::UnknownModel {
+                        name: p.name.clone(),
+                        model: p.model.clone(),
+                        known: Self::KNOWN.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", "),
+                    });
+                };
+                if p.irqs.len() > outputs {
+                    return Err(PeriphError::TooManyIrqs {
+                        name: p.name.clone(),
+                        model: p.model.clone(),
+                        outputs,
+                        given: p.irqs.len(),
+                    });
+                }
+                let irqs = IrqOutputs::new(&p.irqs);
+                Ok(match p.model.as_str() {
+                    $( $name => Model::$Var(<$Ty as FromBoard>::from_board(p, index, irqs, board)?), )*
+                    other => Model::Unimplemented(Unimplemented::stand_in(&p.name, p.window(), other)),
+                })
+            }
+        }
+
+        $(
+            impl Listed for $Ty {
+                fn of(m: &Model) -> Option<&Self> {
+                    match m {
+                        Model::$Var(d) => Some(d),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+
+                fn of_mut(m: &mut Model) -> Option<&mut Self> {
+                    match m {
+                        Model::$Var(d) => Some(d),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            }
+        )*
+
+        impl Device for Model {
+            fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+                match self { $( Model::$Var(d) => d.read(offset, size, ctx), )* }
+            }
+
+            fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+                match self { $( Model::$Var(d) => d.write(offset, size, value, ctx), )* }
+            }
+
+            fn advance(&mut self, ctx: &mut Ctx<'_>) {
+                match self { $( Model::$Var(d) => d.advance(ctx), )* }
+            }
+
+            fn next_deadline(&self) -> Option<u64> {
+                match self { $( Model::$Var(d) => d.next_deadline(), )* }
+            }
+
+            fn reset(&mut self) {
+                match self { $( Model::$Var(d) => d.reset(), )* }
+            }
+
+            fn rails(&self, name: &str, power: &twinbed_board::Power) -> Vec<RailSpec> {
+                match self { $( Model::$Var(d) => d.rails(name, power), )* }
+            }
+
+            fn rail_state(&self, k: usize, rail: &RailView) -> RailState {
+                match self { $( Model::$Var(d) => d.rail_state(k, rail), )* }
+            }
+
+            fn flash_region(&self) -> Option<(u32, u32)> {
+                match self { $( Model::$Var(d) => d.flash_region(), )* }
+            }
+
+            fn flash_ops(&self) -> u32 {
+                match self { $( Model::$Var(d) => d.flash_ops(), )* }
+            }
+
+            fn serial_port(&self) -> Option<u8> {
+                match self { $( Model::$Var(d) => d.serial_port(), )* }
+            }
+
+            fn serial_rx(&mut self, byte: u8, ctx: &mut Ctx<'_>) {
+                match self { $( Model::$Var(d) => d.serial_rx(byte, ctx), )* }
+            }
+
+            fn senses_battery(&self) -> bool {
+                match self { $( Model::$Var(d) => d.senses_battery(), )* }
+            }
+
+            fn observe_battery(&mut self, reading: GaugeReading) {
+                match self { $( Model::$Var(d) => d.observe_battery(reading), )* }
+            }
+
+            fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
+                match self { $( Model::$Var(d) => d.set_temperature(device, milli_c), )* }
+            }
+        }
+    };
+}
+
+// The registry: one line per model (variant, type, the name board files use), then the names
+// that get a RAZ/WI stand-in. `Model::KNOWN` lists them in this order.
+models! {
     /// CMSDK APB UART.
-    Uart(CmsdkUart),
+    Uart(CmsdkUart) = "cmsdk-apb-uart";
     /// CMSDK APB timer.
-    Timer(CmsdkTimer),
+    Timer(CmsdkTimer) = "cmsdk-apb-timer";
     /// CMSDK APB dual timer.
-    DualTimer(CmsdkDualTimer),
+    DualTimer(CmsdkDualTimer) = "cmsdk-apb-dualtimer";
     /// CMSDK AHB GPIO.
-    Gpio(CmsdkGpio),
+    Gpio(CmsdkGpio) = "cmsdk-ahb-gpio";
     /// MPS2 FPGA system control and I/O.
-    FpgaIo(Mps2FpgaIo),
+    FpgaIo(Mps2FpgaIo) = "mps2-fpgaio";
     /// MPS2 serial configuration controller.
-    Scc(Mps2Scc),
+    Scc(Mps2Scc) = "mps2-scc";
     /// SBCon bit-banged I2C controller with its bus devices.
-    I2c(SbConI2c),
+    I2c(SbConI2c) = "sbcon-i2c";
     /// RAZ/WI region (QEMU's unimplemented-device), also standing in for unmodelled devices.
-    Unimplemented(Unimplemented),
+    Unimplemented(Unimplemented) = "unimplemented";
     /// twinbed's NOR flash controller.
-    NorFlash(NorFlash),
+    NorFlash(NorFlash) = "twinbed-nor-flash";
     /// twinbed's OTA feed (the host-side update channel).
-    OtaFeed(OtaFeed),
+    OtaFeed(OtaFeed) = "twinbed-ota-feed";
     /// twinbed's fuel gauge (the battery, as the machine's energy accounting sees it).
-    FuelGauge(FuelGauge),
+    FuelGauge(FuelGauge) = "twinbed-fuel-gauge";
+
+    // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
+    _ = "cmsdk-apb-watchdog", irqs = 1;
+    _ = "pl022", irqs = 1;
+    _ = "lan9118", irqs = 1;
 }
 
 impl Model {
-    /// The model names a board file may use, with the number of interrupt outputs of each.
-    pub const KNOWN: &'static [(&'static str, usize)] = &[
-        ("cmsdk-apb-uart", 5),
-        ("cmsdk-apb-timer", 1),
-        ("cmsdk-apb-dualtimer", 3),
-        ("cmsdk-ahb-gpio", 17),
-        ("mps2-fpgaio", 0),
-        ("mps2-scc", 0),
-        ("sbcon-i2c", 0),
-        ("unimplemented", 0),
-        ("twinbed-nor-flash", 1),
-        ("twinbed-ota-feed", 0),
-        ("twinbed-fuel-gauge", 0),
-        // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
-        ("cmsdk-apb-watchdog", 1),
-        ("pl022", 1),
-        ("lan9118", 1),
-    ];
+    /// The model inside, if it is a `T` (e.g. `model.get::<CmsdkUart>()`).
+    pub fn get<T: Listed>(&self) -> Option<&T> {
+        T::of(self)
+    }
 
-    /// Builds the model a board file names. `index` numbers the instances of one model on the
-    /// board (UART n tags its output with `OutputSource::Uart(n)`).
-    pub fn from_board(
-        p: &twinbed_board::Peripheral,
-        index: u8,
-        board: &twinbed_board::Board,
-    ) -> Result<Model, PeriphError> {
-        let Some(&(_, outputs)) = Self::KNOWN.iter().find(|(m, _)| *m == p.model) else {
-            return Err(PeriphError::UnknownModel {
-                name: p.name.clone(),
-                model: p.model.clone(),
-                known: Self::KNOWN.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", "),
-            });
-        };
-        if p.irqs.len() > outputs {
-            return Err(PeriphError::TooManyIrqs {
-                name: p.name.clone(),
-                model: p.model.clone(),
-                outputs,
-                given: p.irqs.len(),
-            });
-        }
-        let irqs = IrqOutputs::new(&p.irqs);
-        Ok(match p.model.as_str() {
-            "cmsdk-apb-uart" => Model::Uart(CmsdkUart::new(index, irqs)),
-            "cmsdk-apb-timer" => Model::Timer(CmsdkTimer::new(irqs)),
-            "cmsdk-apb-dualtimer" => Model::DualTimer(CmsdkDualTimer::new(irqs)),
-            "cmsdk-ahb-gpio" => Model::Gpio(CmsdkGpio::new(irqs)),
-            "mps2-fpgaio" => Model::FpgaIo(Mps2FpgaIo::new()),
-            "mps2-scc" => Model::Scc(Mps2Scc::an385()),
-            "sbcon-i2c" => Model::I2c(SbConI2c::new()),
-            "unimplemented" => Model::Unimplemented(Unimplemented::new(&p.name, p.window())),
-            "twinbed-ota-feed" => Model::OtaFeed(OtaFeed::new()),
-            "twinbed-fuel-gauge" => {
-                if board.battery.is_none() || board.power.is_none() {
-                    return Err(PeriphError::NoBattery { name: p.name.clone() });
-                }
-                Model::FuelGauge(FuelGauge::new())
-            }
-            "twinbed-nor-flash" => {
-                let region = p.memory.as_deref().and_then(|m| board.memory.iter().find(|r| r.name == m));
-                let Some(region) = region else {
-                    return Err(PeriphError::NoFlashMemory { name: p.name.clone() });
-                };
-                Model::NorFlash(NorFlash::new(region.base, region.size, irqs))
-            }
-            other => Model::Unimplemented(Unimplemented::stand_in(&p.name, p.window(), other)),
-        })
+    /// The model inside, if it is a `T` (e.g. `model.get_mut::<OtaFeed>()`).
+    pub fn get_mut<T: Listed>(&mut self) -> Option<&mut T> {
+        T::of_mut(self)
     }
 
     /// The I2C controller, if this is one.
     pub fn as_i2c_mut(&mut self) -> Option<&mut SbConI2c> {
-        match self {
-            Model::I2c(i) => Some(i),
-            _ => None,
-        }
-    }
-
-    /// Sets the temperature (milli-°C) of the TMP105 named `device` if it sits on this I2C
-    /// controller. False if there is no such sensor here, or if the value is outside the range
-    /// QEMU accepts (-128000..128000; the temperature is then unchanged, as in QEMU).
-    pub fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
-        self.as_i2c_mut()
-            .and_then(|i2c| i2c.tmp105_mut(device))
-            .is_some_and(|t| t.set_temperature(milli_c).is_ok())
+        self.get_mut()
     }
 
     /// The UART, if this is one.
     pub fn as_uart_mut(&mut self) -> Option<&mut CmsdkUart> {
-        match self {
-            Model::Uart(u) => Some(u),
-            _ => None,
-        }
-    }
-
-    fn dev(&mut self) -> &mut dyn Device {
-        match self {
-            Model::Uart(d) => d,
-            Model::Timer(d) => d,
-            Model::DualTimer(d) => d,
-            Model::Gpio(d) => d,
-            Model::FpgaIo(d) => d,
-            Model::Scc(d) => d,
-            Model::I2c(d) => d,
-            Model::Unimplemented(d) => d,
-            Model::NorFlash(d) => d,
-            Model::OtaFeed(d) => d,
-            Model::FuelGauge(d) => d,
-        }
+        self.get_mut()
     }
 
     /// The flash controller, if this is one.
     pub fn as_flash_mut(&mut self) -> Option<&mut NorFlash> {
-        match self {
-            Model::NorFlash(f) => Some(f),
-            _ => None,
-        }
-    }
-}
-
-impl Device for Model {
-    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        self.dev().read(offset, size, ctx)
-    }
-
-    fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-        self.dev().write(offset, size, value, ctx)
-    }
-
-    fn advance(&mut self, ctx: &mut Ctx<'_>) {
-        self.dev().advance(ctx)
-    }
-
-    fn next_deadline(&self) -> Option<u64> {
-        match self {
-            Model::Uart(d) => d.next_deadline(),
-            Model::Timer(d) => d.next_deadline(),
-            Model::DualTimer(d) => d.next_deadline(),
-            Model::Gpio(d) => d.next_deadline(),
-            Model::FpgaIo(d) => d.next_deadline(),
-            Model::Scc(d) => d.next_deadline(),
-            Model::I2c(d) => d.next_deadline(),
-            Model::Unimplemented(d) => d.next_deadline(),
-            Model::NorFlash(d) => d.next_deadline(),
-            Model::OtaFeed(d) => d.next_deadline(),
-            Model::FuelGauge(d) => d.next_deadline(),
-        }
-    }
-
-    fn reset(&mut self) {
-        self.dev().reset()
+        self.get_mut()
     }
 }
 
