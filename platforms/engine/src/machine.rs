@@ -426,13 +426,7 @@ impl Machine {
 
     /// The memory each flash controller programs, as (base, size): what survives a power cycle.
     pub fn flash_regions(&self) -> Vec<(u32, u32)> {
-        self.periphs
-            .iter()
-            .filter_map(|p| match &p.model {
-                periph::Model::NorFlash(f) => Some(f.region()),
-                _ => None,
-            })
-            .collect()
+        self.periphs.iter().filter_map(|p| p.model.flash_region()).collect()
     }
 
     /// A 128-bit digest of everything the flash controllers keep across power cycles, to tell
@@ -460,13 +454,7 @@ impl Machine {
 
     /// Flash operations started since the machine was made (all flash controllers).
     pub fn flash_ops(&self) -> u32 {
-        self.periphs
-            .iter()
-            .filter_map(|p| match &p.model {
-                periph::Model::NorFlash(f) => Some(f.ops()),
-                _ => None,
-            })
-            .sum()
+        self.periphs.iter().map(|p| p.model.flash_ops()).sum()
     }
 
     /// Applies the operations flash controllers have completed to memory.
@@ -586,10 +574,7 @@ impl Machine {
     /// The board's OTA feed (`twinbed-ota-feed`), if it has one: offer an update image to the
     /// firmware, all of it or part of it arrived.
     pub fn ota_feed(&mut self) -> Option<&mut periph::OtaFeed> {
-        self.periphs.iter_mut().find_map(|p| match &mut p.model {
-            periph::Model::OtaFeed(f) => Some(f),
-            _ => None,
-        })
+        self.periphs.iter_mut().find_map(|p| p.model.get_mut::<periph::OtaFeed>())
     }
 
     /// Attaches (or detaches) UART `uart` to a device model outside the machine, such as a
@@ -615,17 +600,13 @@ impl Machine {
     /// firmware reads them, as QEMU's character backends do). False if the board has no such
     /// UART.
     pub fn serial_rx(&mut self, uart: u8, bytes: &[u8]) -> bool {
-        let Some(i) =
-            self.periphs.iter().position(|p| matches!(&p.model, periph::Model::Uart(u) if u.index() == uart))
-        else {
+        let Some(i) = self.periphs.iter().position(|p| p.model.serial_port() == Some(uart)) else {
             return false;
         };
         self.irq.select_source(i);
         let mut ctx = Ctx { now: self.now, clock_hz: self.clock_hz, irq: &mut self.irq, out: &mut self.out };
-        if let periph::Model::Uart(u) = &mut self.periphs[i].model {
-            for &b in bytes {
-                u.push_rx(b, &mut ctx);
-            }
+        for &b in bytes {
+            self.periphs[i].model.serial_rx(b, &mut ctx);
         }
         self.next_event = 0;
         true
@@ -1531,10 +1512,10 @@ impl Machine {
         let p = &mut self.periphs[i];
         self.irq.select_source(i);
         let out_before = self.out.bytes.len();
-        if let periph::Model::FuelGauge(g) = &mut p.model {
-            // The gauge shows the battery as it is at this cycle.
+        if p.model.senses_battery() {
+            // A battery sensor (the fuel gauge) shows the battery as it is at this cycle.
             if let Some(r) = self.power.as_mut().and_then(|pw| pw.gauge_reading(self.now)) {
-                g.observe(r);
+                p.model.observe_battery(r);
             }
         }
         let mut ctx = Ctx { now: self.now, clock_hz: self.clock_hz, irq: &mut self.irq, out: &mut self.out };
