@@ -1,5 +1,6 @@
 //! Peripheral models: one file each, named after the datasheet block, each with a header that
-//! cites the manual (and QEMU's model where QEMU is the oracle) and lists what is not modelled.
+//! cites the manual (and QEMU's model where QEMU is the oracle), lists what is not modelled and
+//! the quirks reproduced, and gives the model's energy states if it draws current.
 //!
 //! # The contract every model follows
 //! - A model is plain data (`Clone + Send + Serialize + Deserialize`): a machine snapshot is a
@@ -11,11 +12,87 @@
 //!   `next_deadline()` says when it next needs `advance` (absolute cycle), so the machine can
 //!   skip idle time (WFI) straight to the earliest deadline. The machine calls `advance` before
 //!   every access to the model and whenever `now` reaches its deadline.
-//! - Registers are an enum of offsets; interrupt outputs change in one `update_irq()` per model
-//!   (pending && enabled), which sets the line level through `ctx.irq`.
+//! - Registers are declared once, in a [`registers!`](crate::registers) table ([`regs`]):
+//!   offset, access (RO/RW/W1C/W1S/WO), reset value, write mask, width rule. The shared code
+//!   decodes, stores, masks, clears W1C bits, checks sizes and logs guest errors; the model's
+//!   [`regs::Registers`] hooks hold only the side effects. Interrupt outputs change in one
+//!   `update_irq()` per model (pending && enabled), which sets the line level through `ctx.irq`.
 //! - Guest mistakes (bad offset, bad size, writing a read-only register) are logged with
 //!   `tracing` target `"guest"` and answered as the hardware would (usually RAZ/WI); never a
 //!   panic. Unimplemented features log with target `"unimp"`.
+//! - Whatever else the machine asks of a model goes through [`Device`] methods with defaults
+//!   ("not this kind of model"): the parts that draw current and their states
+//!   ([`Device::rails`], [`Device::rail_state`]), the memory a flash controller programs, a
+//!   UART's serial line, a battery or temperature sensor's input. A model implements the ones
+//!   it is; nothing outside its file names it.
+//!
+//! # How to add a model
+//! One file and one line in the registry. The smallest model, the MPS2 SCC
+//! ([`mps2_scc`]), as the worked example:
+//!
+//! 1. `periph/mps2_scc.rs`: the header (manual, QEMU oracle, quirks, what is not modelled), the
+//!    register table, the state, the side effects, and how the board file builds it:
+//!    ```ignore
+//!    crate::registers! {
+//!        /// The SCC's registers, with the AN385 image's reset values.
+//!        pub enum Reg for "mps2-scc", Any {
+//!            /// CFG_REG1: LEDs.
+//!            #[doc(alias = "CFG_REG1")]
+//!            Cfg1 = 0x004, RW, reset = 0;
+//!            /// CFG_REG4: board revision.
+//!            #[doc(alias = "CFG_REG4")]
+//!            Cfg4 = 0x010, RO, reset = 0x2;
+//!            /// SYS_CFGCTRL: START, WRITE, FUNCTION, DEVICE (START and the reserved bits are
+//!            /// not stored).
+//!            #[doc(alias = "SYS_CFGCTRL")]
+//!            CfgCtrl = 0x0a8, RW, reset = 0x0010_0000, mask = !(CFGCTRL_RES1 | CFGCTRL_RES2 | CFGCTRL_START);
+//!            // ... one line per register
+//!        }
+//!    }
+//!
+//!    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+//!    pub struct Mps2Scc { regs: RegFile<Reg>, oscclk: [u32; 3] }
+//!
+//!    impl Registers for Mps2Scc {
+//!        type Reg = Reg;
+//!        fn regs(&mut self) -> &mut RegFile<Reg> { &mut self.regs }
+//!        // Only the side effects: the table already stored the masked value.
+//!        fn write_reg(&mut self, reg: Reg, value: u32, _: &mut Ctx<'_>) {
+//!            if reg == Reg::CfgCtrl {
+//!                self.regs[Reg::CfgStat] = 0;
+//!                if value & CFGCTRL_START != 0 { self.cfg_transfer(); }
+//!            }
+//!        }
+//!    }
+//!
+//!    impl Device for Mps2Scc {
+//!        fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+//!            regs::read(self, offset, size, ctx)
+//!        }
+//!        fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+//!            regs::write(self, offset, size, value, ctx);
+//!        }
+//!        fn reset(&mut self) { *self = Self::an385(); }
+//!    }
+//!
+//!    impl FromBoard for Mps2Scc {
+//!        const IRQ_OUTPUTS: usize = 0;
+//!        fn from_board(_: &Peripheral, _: u8, _: IrqOutputs, _: &Board) -> Result<Self, PeriphError> {
+//!            Ok(Self::an385())
+//!        }
+//!    }
+//!    ```
+//!    Registers whose value the model computes (a counter, a FIFO) have no `reset`: the model
+//!    answers them in `read_reg` (see [`ota_feed`]). A model with a time base implements
+//!    `advance` and `next_deadline`; one that draws current, `rails` and `rail_state` (see
+//!    [`nor_flash`]).
+//! 2. The registry line in this file's `models!` (variant, file and type, the name board files
+//!    use), which declares the module and makes the model known to board files, snapshots and
+//!    the machine:
+//!    ```ignore
+//!    Scc(mps2_scc::Mps2Scc) = "mps2-scc";
+//!    ```
+//! 3. Tests in the file: a one-device `Ctx`, register writes, virtual time, assertions.
 
 use serde::{Deserialize, Serialize};
 
@@ -241,35 +318,17 @@ pub trait Listed: Sized {
 // Models, shared helpers, and the board-file constructor.
 // ---------------------------------------------------------------------------------------------
 
-pub mod cmsdk_dualtimer;
-pub mod cmsdk_gpio;
-pub mod cmsdk_timer;
-pub mod cmsdk_uart;
-pub mod fuel_gauge;
-pub mod mps2_fpgaio;
-pub mod mps2_scc;
-pub mod nor_flash;
-pub mod ota_feed;
 mod ptimer;
 pub mod rails;
 pub mod regs;
-pub mod sbcon_i2c;
 pub mod tmp105;
-pub mod unimplemented;
+#[macro_use]
+mod registry;
 
-pub use cmsdk_dualtimer::CmsdkDualTimer;
-pub use cmsdk_gpio::CmsdkGpio;
-pub use cmsdk_timer::CmsdkTimer;
-pub use cmsdk_uart::CmsdkUart;
-pub use fuel_gauge::{FuelGauge, GaugeReading};
-pub use mps2_fpgaio::Mps2FpgaIo;
-pub use mps2_scc::Mps2Scc;
-pub use nor_flash::NorFlash;
-pub use ota_feed::OtaFeed;
+pub use fuel_gauge::GaugeReading;
 pub use rails::{RailKind, RailSpec, RailState, RailView};
-pub use sbcon_i2c::{I2cDevice, SbConI2c};
+pub use sbcon_i2c::I2cDevice;
 pub use tmp105::Tmp105;
-pub use unimplemented::Unimplemented;
 
 /// A model's interrupt outputs and the NVIC lines they drive.
 ///
@@ -431,165 +490,31 @@ pub enum PeriphError {
     },
 }
 
-/// Generates, from the registry's one line per model, the [`Model`] enum, [`Model::KNOWN`],
-/// [`Model::from_board`], the [`Device`] dispatch of `Model` (a `match`, no trait objects) and
-/// the [`Listed`] look-ups behind [`Model::get`].
-macro_rules! models {
-    (
-        $( $(#[$doc:meta])* $Var:ident($Ty:ty) = $name:literal; )*
-        $( _ = $stand_in:literal, irqs = $stand_in_irqs:literal; )*
-    ) => {
-        /// One peripheral model of a board, by kind. Plain data: a snapshot is a clone.
-        // The flash controller (its row buffer and a row in flight) is the large one; a board has
-        // a few dozen models, so boxing it would save little.
-        #[allow(clippy::large_enum_variant)]
-        #[derive(Clone, Debug, Serialize, Deserialize)]
-        pub enum Model {
-            $( $(#[$doc])* $Var($Ty), )*
-        }
-
-        impl Model {
-            /// The model names a board file may use, with the number of interrupt outputs of each.
-            pub const KNOWN: &'static [(&'static str, usize)] = &[
-                $( ($name, <$Ty as FromBoard>::IRQ_OUTPUTS), )*
-                $( ($stand_in, $stand_in_irqs), )*
-            ];
-
-            /// Builds the model a board file names. `index` numbers the instances of one model on
-            /// the board (UART n tags its output with `OutputSource::Uart(n)`).
-            pub fn from_board(
-                p: &twinbed_board::Peripheral,
-                index: u8,
-                board: &twinbed_board::Board,
-            ) -> Result<Model, PeriphError> {
-                let Some(&(_, outputs)) = Self::KNOWN.iter().find(|(m, _)| *m == p.model) else {
-                    return Err(PeriphError::UnknownModel {
-                        name: p.name.clone(),
-                        model: p.model.clone(),
-                        known: Self::KNOWN.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", "),
-                    });
-                };
-                if p.irqs.len() > outputs {
-                    return Err(PeriphError::TooManyIrqs {
-                        name: p.name.clone(),
-                        model: p.model.clone(),
-                        outputs,
-                        given: p.irqs.len(),
-                    });
-                }
-                let irqs = IrqOutputs::new(&p.irqs);
-                Ok(match p.model.as_str() {
-                    $( $name => Model::$Var(<$Ty as FromBoard>::from_board(p, index, irqs, board)?), )*
-                    other => Model::Unimplemented(Unimplemented::stand_in(&p.name, p.window(), other)),
-                })
-            }
-        }
-
-        $(
-            impl Listed for $Ty {
-                fn of(m: &Model) -> Option<&Self> {
-                    match m {
-                        Model::$Var(d) => Some(d),
-                        #[allow(unreachable_patterns)]
-                        _ => None,
-                    }
-                }
-
-                fn of_mut(m: &mut Model) -> Option<&mut Self> {
-                    match m {
-                        Model::$Var(d) => Some(d),
-                        #[allow(unreachable_patterns)]
-                        _ => None,
-                    }
-                }
-            }
-        )*
-
-        impl Device for Model {
-            fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-                match self { $( Model::$Var(d) => d.read(offset, size, ctx), )* }
-            }
-
-            fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-                match self { $( Model::$Var(d) => d.write(offset, size, value, ctx), )* }
-            }
-
-            fn advance(&mut self, ctx: &mut Ctx<'_>) {
-                match self { $( Model::$Var(d) => d.advance(ctx), )* }
-            }
-
-            fn next_deadline(&self) -> Option<u64> {
-                match self { $( Model::$Var(d) => d.next_deadline(), )* }
-            }
-
-            fn reset(&mut self) {
-                match self { $( Model::$Var(d) => d.reset(), )* }
-            }
-
-            fn rails(&self, name: &str, power: &twinbed_board::Power) -> Vec<RailSpec> {
-                match self { $( Model::$Var(d) => d.rails(name, power), )* }
-            }
-
-            fn rail_state(&self, k: usize, rail: &RailView) -> RailState {
-                match self { $( Model::$Var(d) => d.rail_state(k, rail), )* }
-            }
-
-            fn flash_region(&self) -> Option<(u32, u32)> {
-                match self { $( Model::$Var(d) => d.flash_region(), )* }
-            }
-
-            fn flash_ops(&self) -> u32 {
-                match self { $( Model::$Var(d) => d.flash_ops(), )* }
-            }
-
-            fn serial_port(&self) -> Option<u8> {
-                match self { $( Model::$Var(d) => d.serial_port(), )* }
-            }
-
-            fn serial_rx(&mut self, byte: u8, ctx: &mut Ctx<'_>) {
-                match self { $( Model::$Var(d) => d.serial_rx(byte, ctx), )* }
-            }
-
-            fn senses_battery(&self) -> bool {
-                match self { $( Model::$Var(d) => d.senses_battery(), )* }
-            }
-
-            fn observe_battery(&mut self, reading: GaugeReading) {
-                match self { $( Model::$Var(d) => d.observe_battery(reading), )* }
-            }
-
-            fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
-                match self { $( Model::$Var(d) => d.set_temperature(device, milli_c), )* }
-            }
-        }
-    };
-}
-
-// The registry: one line per model (variant, type, the name board files use), then the names
-// that get a RAZ/WI stand-in. `Model::KNOWN` lists them in this order.
+// The registry: one line per model (variant, its file and type, the name board files use), then
+// the names that get a RAZ/WI stand-in. `Model::KNOWN` lists them in this order.
 models! {
     /// CMSDK APB UART.
-    Uart(CmsdkUart) = "cmsdk-apb-uart";
+    Uart(cmsdk_uart::CmsdkUart) = "cmsdk-apb-uart";
     /// CMSDK APB timer.
-    Timer(CmsdkTimer) = "cmsdk-apb-timer";
+    Timer(cmsdk_timer::CmsdkTimer) = "cmsdk-apb-timer";
     /// CMSDK APB dual timer.
-    DualTimer(CmsdkDualTimer) = "cmsdk-apb-dualtimer";
+    DualTimer(cmsdk_dualtimer::CmsdkDualTimer) = "cmsdk-apb-dualtimer";
     /// CMSDK AHB GPIO.
-    Gpio(CmsdkGpio) = "cmsdk-ahb-gpio";
+    Gpio(cmsdk_gpio::CmsdkGpio) = "cmsdk-ahb-gpio";
     /// MPS2 FPGA system control and I/O.
-    FpgaIo(Mps2FpgaIo) = "mps2-fpgaio";
+    FpgaIo(mps2_fpgaio::Mps2FpgaIo) = "mps2-fpgaio";
     /// MPS2 serial configuration controller.
-    Scc(Mps2Scc) = "mps2-scc";
+    Scc(mps2_scc::Mps2Scc) = "mps2-scc";
     /// SBCon bit-banged I2C controller with its bus devices.
-    I2c(SbConI2c) = "sbcon-i2c";
+    I2c(sbcon_i2c::SbConI2c) = "sbcon-i2c";
     /// RAZ/WI region (QEMU's unimplemented-device), also standing in for unmodelled devices.
-    Unimplemented(Unimplemented) = "unimplemented";
+    Unimplemented(unimplemented::Unimplemented) = "unimplemented";
     /// twinbed's NOR flash controller.
-    NorFlash(NorFlash) = "twinbed-nor-flash";
+    NorFlash(nor_flash::NorFlash) = "twinbed-nor-flash";
     /// twinbed's OTA feed (the host-side update channel).
-    OtaFeed(OtaFeed) = "twinbed-ota-feed";
+    OtaFeed(ota_feed::OtaFeed) = "twinbed-ota-feed";
     /// twinbed's fuel gauge (the battery, as the machine's energy accounting sees it).
-    FuelGauge(FuelGauge) = "twinbed-fuel-gauge";
+    FuelGauge(fuel_gauge::FuelGauge) = "twinbed-fuel-gauge";
 
     // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
     _ = "cmsdk-apb-watchdog", irqs = 1;

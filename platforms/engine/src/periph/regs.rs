@@ -368,8 +368,8 @@ macro_rules! registers {
                     },
                 )*
             ];
-            const N: usize = TABLE.len();
-            const SLOT_OF: [usize; N] = $crate::periph::regs::slots::<N>(TABLE);
+            const COUNT: usize = TABLE.len();
+            const SLOT_OF: [usize; COUNT] = $crate::periph::regs::slots::<{ COUNT }>(TABLE);
 
             impl $crate::periph::regs::RegMap for $Reg {
                 const MODEL: &'static str = $model;
@@ -461,4 +461,116 @@ macro_rules! __reg_storage {
     (of $of:path) => {
         Storage::Of($of as usize)
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::periph::{IrqLines, Output};
+
+    crate::registers! {
+        /// A block with one register of each kind.
+        enum T for "test", Any {
+            /// RW: only bits 7:4 change.
+            A = 0x00, RW, reset = 0xff00_0001, mask = 0xf0;
+            /// Write 1 to clear.
+            B = 0x04, W1C, reset = 0xf;
+            /// Write 1 to set, and its clear twin over the same value.
+            S = 0x08, W1S, reset = 0, mask = 0xff;
+            C = 0x0c, W1C, of = S, mask = 0xff;
+            /// Write-only.
+            W = 0x10, WO, reset = 0;
+            /// Read-only.
+            R = 0x14, RO, reset = 7;
+            /// An array, 4 bytes apart.
+            Arr[4] = 0x100, RW, reset = 5;
+            /// Computed by the model.
+            X = 0x200, RW;
+        }
+    }
+
+    crate::registers! {
+        /// A word-only block.
+        enum Wd for "word", Word {
+            /// Read/write.
+            V = 0x0, RW, reset = 0;
+        }
+    }
+
+    #[derive(Default)]
+    struct M {
+        regs: RegFile<T>,
+        written: Vec<(T, u32)>,
+    }
+
+    impl Registers for M {
+        type Reg = T;
+        fn regs(&mut self) -> &mut RegFile<T> {
+            &mut self.regs
+        }
+        fn read_reg(&mut self, reg: T, stored: u32, _: &mut Ctx<'_>) -> u32 {
+            if reg == T::X {
+                42
+            } else {
+                stored
+            }
+        }
+        fn write_reg(&mut self, reg: T, value: u32, _: &mut Ctx<'_>) {
+            self.written.push((reg, value));
+        }
+    }
+
+    #[derive(Default)]
+    struct N(RegFile<Wd>);
+
+    impl Registers for N {
+        type Reg = Wd;
+        fn regs(&mut self) -> &mut RegFile<Wd> {
+            &mut self.0
+        }
+    }
+
+    #[test]
+    fn access_rules_masks_arrays_and_sizes() {
+        let (mut irq, mut out) = (IrqLines::default(), Output::default());
+        let mut ctx = Ctx { now: 0, clock_hz: 1, irq: &mut irq, out: &mut out };
+        let mut m = M::default();
+        let r = |m: &mut M, o: u32, ctx: &mut Ctx<'_>| read(m, o, Size::Word, ctx);
+        assert_eq!(r(&mut m, 0x00, &mut ctx), 0xff00_0001);
+        assert!(write(&mut m, 0x00, Size::Word, 0x0000_00ff, &mut ctx));
+        assert_eq!(r(&mut m, 0x00, &mut ctx), 0xff00_00f1, "bits outside the mask kept");
+        write(&mut m, 0x04, Size::Word, 0b0101, &mut ctx);
+        assert_eq!(r(&mut m, 0x04, &mut ctx), 0b1010);
+        write(&mut m, 0x08, Size::Word, 0x1_0003, &mut ctx);
+        write(&mut m, 0x0c, Size::Word, 0x1, &mut ctx);
+        assert_eq!((r(&mut m, 0x08, &mut ctx), r(&mut m, 0x0c, &mut ctx)), (2, 2), "one value");
+        assert!(write(&mut m, 0x10, Size::Word, 9, &mut ctx));
+        assert_eq!(r(&mut m, 0x10, &mut ctx), 0, "write-only reads as a bad offset");
+        assert_eq!(m.regs[T::W], 9);
+        assert!(!write(&mut m, 0x14, Size::Word, 1, &mut ctx), "read-only");
+        assert_eq!(r(&mut m, 0x14, &mut ctx), 7);
+        assert!(write(&mut m, 0x108, Size::Word, 77, &mut ctx));
+        assert_eq!(m.regs.slice(T::Arr(0), 4), &[5, 5, 77, 5]);
+        assert_eq!(T::decode(0x10c), Some(T::Arr(3)));
+        assert_eq!((T::decode(0x110), T::decode(0x101)), (None, None));
+        assert_eq!(r(&mut m, 0x200, &mut ctx), 42);
+        assert_eq!(read(&mut m, 0x01, Size::Byte, &mut ctx), 0, "byte 1 of a register: bad offset");
+        assert_eq!(read(&mut m, 0x00, Size::Byte, &mut ctx), 0xf1, "sub-word: the low bits");
+        assert!(!write(&mut m, 0x300, Size::Word, 1, &mut ctx));
+        assert_eq!(
+            m.written,
+            vec![(T::A, 0xff), (T::B, 5), (T::S, 0x1_0003), (T::C, 1), (T::W, 9), (T::Arr(2), 77)]
+        );
+        m.regs.reset();
+        assert_eq!(r(&mut m, 0x00, &mut ctx), 0xff00_0001);
+        assert_eq!(Wd::V as u32, 0x0, "a table without arrays casts to its offsets");
+
+        let mut n = N::default();
+        assert!(!write(&mut n, 0x0, Size::Half, 1, &mut ctx), "word-only");
+        assert!(write(&mut n, 0x0, Size::Word, 3, &mut ctx));
+        assert_eq!(
+            (read(&mut n, 0x0, Size::Byte, &mut ctx), read(&mut n, 0x0, Size::Word, &mut ctx)),
+            (0, 3)
+        );
+    }
 }
