@@ -16,6 +16,10 @@
 //! The board draws the sum of its rails' currents. The flash controller's current comes on top
 //! of the core's (the core keeps running, or sleeps, meanwhile).
 //!
+//! A peripheral's rails are declared by its model ([`Device::rails`]: names, states, currents
+//! from `[power]`), and after every access or reset the model says which state each is in
+//! ([`Device::rail_state`]); nothing here knows which models draw current.
+//!
 //! # Exactness
 //! Currents are whole nA (the board file's µA with three decimals), time is whole core cycles,
 //! and a rail's charge is accumulated in nA·cycles in a `u128`: `charge += current × cycles`,
@@ -127,7 +131,7 @@ struct Rail {
     /// A change known in advance: at this cycle, to that state.
     until: Option<(u64, usize)>,
     /// A count the model keeps here between accesses (sensors: the one-shots charged for).
-    one_shots: u32,
+    seen: u32,
     /// The state while the power is cut.
     off: usize,
 }
@@ -150,7 +154,7 @@ impl Rail {
                 .collect(),
             current,
             until: None,
-            one_shots: 0,
+            seen: 0,
             off: 0,
         }
     }
@@ -158,7 +162,7 @@ impl Rail {
     /// A peripheral's rail, as peripheral `periph` declares it.
     fn of_periph(spec: RailSpec, periph: usize) -> Self {
         let mut r = Self::new(&spec.name, spec.kind, Some(periph), &spec.states, spec.initial);
-        r.one_shots = spec.seen;
+        r.seen = spec.seen;
         r.off = spec.off;
         r
     }
@@ -482,12 +486,12 @@ impl Power {
                 current: r.current,
                 until: r.until,
                 state_now: r.state_at(now),
-                seen: r.one_shots,
+                seen: r.seen,
             };
             let next = model.rail_state(k, &view);
             k += 1;
             self.set(now, rail, next.state, next.until);
-            self.rails[rail].one_shots = next.seen;
+            self.rails[rail].seen = next.seen;
         }
     }
 
