@@ -64,11 +64,11 @@ crate::registers! {
         /// Interrupt status (read) / INTCLEAR (write 1 to clear).
         #[doc(alias = "INTSTATUS", alias = "INTCLEAR")]
         IntStatus = 0x038, W1C, reset = 0, mask = 0xffff;
-        /// Masked access to the low byte: address bits [9:2] are the mask. Every byte of the
-        /// window decodes (bits [1:0] are not looked at).
+        /// Masked access to the low byte: address bits 9:2 are the mask. Every byte of the
+        /// window decodes (bits 1:0 are not looked at).
         #[doc(alias = "MASKLOWBYTE")]
         MaskLowByte[0x400, 1] = 0x400, RW;
-        /// Masked access to the high byte: address bits [9:2] are the mask (of bits 15:8).
+        /// Masked access to the high byte: address bits 9:2 are the mask (of bits 15:8).
         #[doc(alias = "MASKHIGHBYTE")]
         MaskHighByte[0x400, 1] = 0x800, RW;
         /// PID4..PID7, PID0..PID3, CID0..CID3.

@@ -33,7 +33,7 @@
 //!   reads return the low bits, sub-word writes act on the whole register; other offsets are bad
 //!   offsets) or `Word` (byte and halfword accesses are guest errors, whatever the offset).
 //!
-//! Reads and writes go through [`read`] and [`write`] from the model's `Device` methods.
+//! Reads and writes go through [`read()`] and [`write()`] from the model's `Device` methods.
 
 use super::{bad_read, bad_write, truncate, Ctx, Size};
 use serde::{Deserialize, Serialize};
@@ -250,7 +250,7 @@ impl<R: RegMap> std::ops::IndexMut<R> for RegFile<R> {
 }
 
 /// A model whose registers are declared with [`registers!`](crate::registers): the side
-/// effects the shared [`read`] and [`write`] call. Every hook has a default that does nothing.
+/// effects the shared [`read()`] and [`write()`] call. Every hook has a default that does nothing.
 pub trait Registers {
     /// The register table.
     type Reg: RegMap;
