@@ -21,6 +21,8 @@
 //!     }
 //! }
 //! ```
+//! - `enum Reg for "name", WIDTH`: the enum to generate, the model's name in guest-error logs
+//!   and the block's width rule (below).
 //! - `Name = offset, ACCESS`: one register; `Name[n] = offset` an array of `n` registers 4 bytes
 //!   apart (`Name[n, stride]` for another stride), which the model sees as `Reg::Name(i)`.
 //! - Access ([`Access`]): `RO` (a write is a guest error), `RW`, `W1C` (write 1 to clear), `W1S`
