@@ -261,6 +261,12 @@ pub trait Device {
         0
     }
 
+    /// Flash: the controller side the machine drives (applying completed operations to memory,
+    /// tearing one at a power cut), if this model is a flash controller.
+    fn flash_controller(&mut self) -> Option<&mut dyn FlashController> {
+        None
+    }
+
     /// Serial: the number of the serial port this model is (a UART), if it is one.
     fn serial_port(&self) -> Option<u8> {
         None
@@ -289,6 +295,18 @@ pub trait Device {
         let _ = (device, milli_c);
         false
     }
+}
+
+/// What the machine does with a flash controller besides its registers: the memory the
+/// controller programs is the machine's, so the machine applies (or tears) its operations.
+pub trait FlashController {
+    /// Completed operations, for the machine to apply to memory (in order).
+    fn take_done(&mut self) -> Vec<nor_flash::FlashOp>;
+    /// Reports a program that tried to set bits (the machine knows the old contents).
+    fn flag_program_error(&mut self);
+    /// Power cut: the operation in flight (if any) stops half way; returned so the machine can
+    /// tear the memory it touched. The controller forgets it.
+    fn cut(&mut self) -> Option<nor_flash::FlashOp>;
 }
 
 /// How the registry builds a model from its board-file entry.
@@ -544,8 +562,8 @@ impl Model {
     }
 
     /// The flash controller, if this is one.
-    pub fn as_flash_mut(&mut self) -> Option<&mut NorFlash> {
-        self.get_mut()
+    pub fn as_flash_mut(&mut self) -> Option<&mut dyn FlashController> {
+        self.flash_controller()
     }
 }
 

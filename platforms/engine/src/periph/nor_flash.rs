@@ -58,7 +58,7 @@
 //! while an operation is in flight (the board's `flash_program_ua`, `flash_erase_ua`).
 
 use super::regs::{self, RegFile, Registers};
-use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, RailKind, RailSpec, RailState, RailView, Size};
+use super::{Ctx, Device, FlashController, FromBoard, IrqOutputs, PeriphError, RailKind, RailSpec, RailState, RailView, Size};
 use serde::{Deserialize, Serialize};
 use twinbed_contract::nor_flash::{cmd, reg};
 
@@ -381,6 +381,24 @@ impl Device for NorFlash {
 
     fn flash_ops(&self) -> u32 {
         self.ops
+    }
+
+    fn flash_controller(&mut self) -> Option<&mut dyn FlashController> {
+        Some(self)
+    }
+}
+
+impl FlashController for NorFlash {
+    fn take_done(&mut self) -> Vec<FlashOp> {
+        NorFlash::take_done(self)
+    }
+
+    fn flag_program_error(&mut self) {
+        NorFlash::flag_program_error(self)
+    }
+
+    fn cut(&mut self) -> Option<FlashOp> {
+        NorFlash::cut(self)
     }
 }
 

@@ -119,6 +119,10 @@ macro_rules! models {
                 match self { $( Model::$Var(d) => d.flash_ops(), )* }
             }
 
+            fn flash_controller(&mut self) -> Option<&mut dyn FlashController> {
+                match self { $( Model::$Var(d) => d.flash_controller(), )* }
+            }
+
             fn serial_port(&self) -> Option<u8> {
                 match self { $( Model::$Var(d) => d.serial_port(), )* }
             }
