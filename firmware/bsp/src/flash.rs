@@ -5,7 +5,7 @@
 //!
 //! The controller is a testbed device: twinbed's engine has it, QEMU does not (its address reads
 //! 0 there), so [`Flash::take`] returns `None` on QEMU and firmware can say so and carry on.
-//! Register map: `platforms/engine/src/periph/nor_flash.rs` in the twinbed repository.
+//! Register map: [`twinbed_contract::nor_flash`].
 //!
 //! Offsets are relative to the start of the flash (its `BASE` register; 0 on mps2-an385, where
 //! the flash is SSRAM1 and also holds the running code). Each call returns when the controller
@@ -19,26 +19,11 @@ use core::ptr::{read_volatile, write_volatile};
 use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
 
 /// The ID register's value when the controller is there.
-pub const ID: u32 = 0x4C46_4254;
-
-const REG_ID: usize = 0x00;
-const REG_STATUS: usize = 0x04;
-const REG_CTRL: usize = 0x08;
-const REG_ADDR: usize = 0x0c;
-const REG_DATA: usize = 0x10;
-const REG_CMD: usize = 0x14;
-const REG_PAGE_SIZE: usize = 0x18;
-const REG_BASE: usize = 0x1c;
-const REG_SIZE: usize = 0x20;
-const REG_ROW_SIZE: usize = 0x28;
-const REG_ROW: usize = 0x100;
-
-const CMD_PROGRAM: u32 = 1;
-const CMD_ERASE: u32 = 2;
-const CMD_PROGRAM_ROW: u32 = 3;
+pub use twinbed_contract::nor_flash::ID;
+use twinbed_contract::nor_flash::{cmd, reg as r, status};
 
 /// Bytes programmed by one row operation.
-pub const ROW_SIZE: usize = 256;
+pub const ROW_SIZE: usize = twinbed_contract::nor_flash::ROW_SIZE as usize;
 
 /// SCR (sleep control) and its SEVONPEND bit; NVIC's interrupt clear-pending register for
 /// IRQs 0-31.
@@ -46,11 +31,11 @@ const SCR: usize = 0xE000_ED10;
 const SEVONPEND: u32 = 1 << 4;
 const NVIC_ICPR0: usize = 0xE000_E280;
 
-const BUSY: u32 = 1 << 0;
+const BUSY: u32 = status::BUSY;
 /// ALIGN_ERR | RANGE_ERR | PROG_ERR | BUSY_ERR.
-const ERRORS: u32 = 0b11_1100;
+const ERRORS: u32 = status::ERRORS;
 /// Every write-1-to-clear bit (DONE and the errors).
-const W1C: u32 = 0b11_1110;
+const W1C: u32 = status::W1C;
 
 /// Why a flash operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,15 +69,15 @@ impl Flash {
     /// The flash, if the controller answers (twinbed's engine); `None` where its ID register
     /// does not read [`ID`] (QEMU).
     pub fn take() -> Option<Flash> {
-        if reg(REG_ID) != ID || reg(REG_PAGE_SIZE) != PAGE_SIZE as u32 || reg(REG_ROW_SIZE) != ROW_SIZE as u32
+        if reg(r::ID) != ID || reg(r::PAGE_SIZE) != PAGE_SIZE as u32 || reg(r::ROW_SIZE) != ROW_SIZE as u32
         {
             return None;
         }
         // SAFETY: SCR is the core's sleep control register; SEVONPEND only adds wake-up events
         // for WFE (which only this driver uses).
         unsafe { write_volatile(SCR as *mut u32, read_volatile(SCR as *const u32) | SEVONPEND) };
-        set(REG_CTRL, 1);
-        Some(Flash { base: reg(REG_BASE), size: reg(REG_SIZE) })
+        set(r::CTRL, 1);
+        Some(Flash { base: reg(r::BASE), size: reg(r::SIZE) })
     }
 
     /// First address of the flash in the memory map.
@@ -103,15 +88,15 @@ impl Flash {
     fn run(&mut self, cmd: u32, offset: u32, data: u32) -> Result<(), Error> {
         // Drop the interrupt line (W1C), then its pending bit, so that this operation's DONE is
         // a fresh inactive -> pending transition: that is what SEVONPEND turns into an event.
-        set(REG_STATUS, W1C);
+        set(r::STATUS, W1C);
         // SAFETY: NVIC clear-pending register; IRQ FLASH_IRQ is never enabled, so this only
         // forgets a stale pending state.
         unsafe { write_volatile(NVIC_ICPR0 as *mut u32, 1 << map::FLASH_IRQ) };
-        set(REG_ADDR, self.base + offset);
-        set(REG_DATA, data);
-        set(REG_CMD, cmd);
+        set(r::ADDR, self.base + offset);
+        set(r::DATA, data);
+        set(r::CMD, cmd);
         loop {
-            let status = reg(REG_STATUS);
+            let status = reg(r::STATUS);
             if status & BUSY == 0 {
                 return match status & ERRORS {
                     0 => Ok(()),
@@ -126,9 +111,9 @@ impl Flash {
     /// Programs the 256-byte row at `offset` (row-aligned) from `bytes`.
     fn program_row(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
         for (i, w) in bytes.chunks_exact(4).enumerate() {
-            set(REG_ROW + 4 * i, u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            set(r::ROW + 4 * i as u32, u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
         }
-        self.run(CMD_PROGRAM_ROW, offset, 0)
+        self.run(cmd::PROGRAM_ROW, offset, 0)
     }
 
     fn check(&self, offset: u32, len: usize, align: usize) -> Result<(), Error> {
@@ -143,7 +128,7 @@ impl Flash {
 }
 
 /// Erase granularity.
-pub const PAGE_SIZE: usize = 4096;
+pub const PAGE_SIZE: usize = twinbed_contract::nor_flash::PAGE_SIZE as usize;
 
 impl ErrorType for Flash {
     type Error = Error;
@@ -187,7 +172,7 @@ impl NorFlash for Flash {
         self.check(from, (to - from) as usize, PAGE_SIZE)?;
         let mut page = from;
         while page < to {
-            self.run(CMD_ERASE, page, 0)?;
+            self.run(cmd::ERASE, page, 0)?;
             page += PAGE_SIZE as u32;
         }
         Ok(())
@@ -202,7 +187,7 @@ impl NorFlash for Flash {
                 (at, rest) = (at + ROW_SIZE as u32, &rest[ROW_SIZE..]);
             } else {
                 let word = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
-                self.run(CMD_PROGRAM, at, word)?;
+                self.run(cmd::PROGRAM, at, word)?;
                 (at, rest) = (at + 4, &rest[4..]);
             }
         }
@@ -210,13 +195,13 @@ impl NorFlash for Flash {
     }
 }
 
-fn reg(offset: usize) -> u32 {
+fn reg(offset: u32) -> u32 {
     // SAFETY: a register of the flash controller (or a RAZ/WI hole on QEMU); reading it has no
     // side effects.
-    unsafe { read_volatile((map::FLASH_CTRL + offset) as *const u32) }
+    unsafe { read_volatile((map::FLASH_CTRL + offset as usize) as *const u32) }
 }
 
-fn set(offset: usize, value: u32) {
+fn set(offset: u32, value: u32) {
     // SAFETY: a register of the flash controller; writes go nowhere on QEMU.
-    unsafe { write_volatile((map::FLASH_CTRL + offset) as *mut u32, value) }
+    unsafe { write_volatile((map::FLASH_CTRL + offset as usize) as *mut u32, value) }
 }

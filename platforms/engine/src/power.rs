@@ -16,6 +16,10 @@
 //! The board draws the sum of its rails' currents. The flash controller's current comes on top
 //! of the core's (the core keeps running, or sleeps, meanwhile).
 //!
+//! A peripheral's rails are declared by its model ([`Device::rails`]: names, states, currents
+//! from `[power]`), and after every access or reset the model says which state each is in
+//! ([`Device::rail_state`]); nothing here knows which models draw current.
+//!
 //! # Exactness
 //! Currents are whole nA (the board file's µA with three decimals), time is whole core cycles,
 //! and a rail's charge is accumulated in nA·cycles in a `u128`: `charge += current × cycles`,
@@ -48,25 +52,12 @@
 //! machine's whole life, across resets and power cycles, and snapshots (clones, serde) carry
 //! them.
 
-use crate::periph::fuel_gauge::GaugeReading;
-use crate::periph::nor_flash::FlashOp;
-use crate::periph::{Mapped, Model};
+use crate::periph::{Device, GaugeReading, Mapped, Model, RailSpec, RailView};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// What a rail stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum RailKind {
-    /// The core: `run`, `sleep`, `deep-sleep`, `off`.
-    Cpu,
-    /// A flash controller: `idle`, `program`, `erase`.
-    Flash,
-    /// A temperature sensor: `measuring`, `shutdown`, `off`.
-    Sensor,
-    /// A load the engine does not model, whose state the host sets: the modem (`off`, `idle`,
-    /// `rx`, `tx`).
-    External,
-}
+/// What a rail stands for (declared with the peripheral models, which describe their rails).
+pub use crate::periph::RailKind;
 
 /// Index of the core's rail (always the first).
 const CPU: usize = 0;
@@ -81,20 +72,6 @@ pub(crate) mod cpu {
     pub const DEEP_SLEEP: usize = 2;
     /// Power cut.
     pub const OFF: usize = 3;
-}
-
-/// Flash controller states.
-mod flash {
-    pub const IDLE: usize = 0;
-    pub const PROGRAM: usize = 1;
-    pub const ERASE: usize = 2;
-}
-
-/// Sensor states.
-mod sensor {
-    pub const MEASURING: usize = 0;
-    pub const SHUTDOWN: usize = 1;
-    pub const OFF: usize = 2;
 }
 
 /// Why an energy-accounting request was refused.
@@ -153,8 +130,10 @@ struct Rail {
     current: usize,
     /// A change known in advance: at this cycle, to that state.
     until: Option<(u64, usize)>,
-    /// Sensors: the one-shot count last seen.
-    one_shots: u32,
+    /// A count the model keeps here between accesses (sensors: the one-shots charged for).
+    seen: u32,
+    /// The state while the power is cut.
+    off: usize,
 }
 
 impl Rail {
@@ -175,8 +154,17 @@ impl Rail {
                 .collect(),
             current,
             until: None,
-            one_shots: 0,
+            seen: 0,
+            off: 0,
         }
+    }
+
+    /// A peripheral's rail, as peripheral `periph` declares it.
+    fn of_periph(spec: RailSpec, periph: usize) -> Self {
+        let mut r = Self::new(&spec.name, spec.kind, Some(periph), &spec.states, spec.initial);
+        r.seen = spec.seen;
+        r.off = spec.off;
+        r
     }
 
     /// Accumulates `dt` cycles in the current state.
@@ -416,7 +404,7 @@ impl Power {
     pub(crate) fn new(board: &twinbed_board::Board, periphs: &[Mapped]) -> Option<Self> {
         let p = board.power.as_ref()?;
         let na = |m: twinbed_board::Milli| m.thousandths();
-        let mut rails = vec![Rail::new(
+        let mut cpu = Rail::new(
             "cpu",
             RailKind::Cpu,
             None,
@@ -427,35 +415,12 @@ impl Power {
                 ("off", 0),
             ],
             cpu::RUN,
-        )];
+        );
+        cpu.off = cpu::OFF;
+        let mut rails = vec![cpu];
         for (i, m) in periphs.iter().enumerate() {
-            match &m.model {
-                Model::NorFlash(_) => rails.push(Rail::new(
-                    &m.name,
-                    RailKind::Flash,
-                    Some(i),
-                    &[("idle", 0), ("program", na(p.flash_program_ua)), ("erase", na(p.flash_erase_ua))],
-                    flash::IDLE,
-                )),
-                Model::I2c(bus) => {
-                    for (name, t) in bus.tmp105s() {
-                        let mut r = Rail::new(
-                            name,
-                            RailKind::Sensor,
-                            Some(i),
-                            &[
-                                ("measuring", na(p.sensor_ua)),
-                                ("shutdown", na(p.sensor_shutdown_ua)),
-                                ("off", 0),
-                            ],
-                            if t.shut_down() { sensor::SHUTDOWN } else { sensor::MEASURING },
-                        );
-                        r.one_shots = t.one_shots();
-                        rails.push(r);
-                    }
-                }
-                _ => {}
-            }
+            // The parts of each model that draw current, as the model declares them.
+            rails.extend(m.model.rails(&m.name, p).into_iter().map(|spec| Rail::of_periph(spec, i)));
         }
         rails.push(Rail::new(
             "modem",
@@ -506,50 +471,27 @@ impl Power {
         self.set(now, CPU, state, None);
     }
 
-    /// Follows the state of peripheral `i` (a flash controller or an I2C bus with sensors) at
-    /// `now`, after an access or a reset.
+    /// Follows the state of peripheral `i` (its rails, e.g. a flash controller's or the sensors
+    /// on an I2C bus) at `now`, after an access or a reset: the model says each rail's state.
     pub(crate) fn sync_periph(&mut self, now: u64, i: usize, model: &Model) {
-        match model {
-            Model::NorFlash(f) => {
-                let Some(rail) = self.rails.iter().position(|r| r.periph == Some(i)) else { return };
-                let (state, until) = match f.busy_until() {
-                    None => (flash::IDLE, None),
-                    Some((op, end)) => {
-                        let state = match op {
-                            FlashOp::Erase { .. } => flash::ERASE,
-                            FlashOp::Program { .. } | FlashOp::ProgramRow { .. } => flash::PROGRAM,
-                        };
-                        (state, Some((end, flash::IDLE)))
-                    }
-                };
-                self.set(now, rail, state, until);
+        let mut k = 0;
+        for rail in 0..self.rails.len() {
+            let r = &self.rails[rail];
+            if r.periph != Some(i) {
+                continue;
             }
-            Model::I2c(bus) => {
-                for (name, t) in bus.tmp105s() {
-                    let Some(rail) = self
-                        .rails
-                        .iter()
-                        .position(|r| r.periph == Some(i) && r.kind == RailKind::Sensor && r.name == name)
-                    else {
-                        continue;
-                    };
-                    let r = &self.rails[rail];
-                    let one_shot = r.one_shots != t.one_shots();
-                    let (state, until) = if !t.shut_down() {
-                        (sensor::MEASURING, None)
-                    } else if one_shot {
-                        let cycles = t.conversion_us() * u64::from(self.clock_hz) / 1_000_000;
-                        (sensor::MEASURING, Some((now + cycles.max(1), sensor::SHUTDOWN)))
-                    } else if r.state_at(now) == sensor::MEASURING && r.until.is_some() {
-                        (r.current, r.until) // a one-shot conversion still going on
-                    } else {
-                        (sensor::SHUTDOWN, None)
-                    };
-                    self.set(now, rail, state, until);
-                    self.rails[rail].one_shots = t.one_shots();
-                }
-            }
-            _ => {}
+            let view = RailView {
+                now,
+                clock_hz: self.clock_hz,
+                current: r.current,
+                until: r.until,
+                state_now: r.state_at(now),
+                seen: r.seen,
+            };
+            let next = model.rail_state(k, &view);
+            k += 1;
+            self.set(now, rail, next.state, next.until);
+            self.rails[rail].seen = next.seen;
         }
     }
 
@@ -557,13 +499,10 @@ impl Power {
     pub(crate) fn cut(&mut self, now: u64) {
         self.settle(now);
         for r in &mut self.rails {
-            let off = match r.kind {
-                RailKind::Cpu => cpu::OFF,
-                RailKind::Flash => flash::IDLE,
-                RailKind::Sensor => sensor::OFF,
-                RailKind::External => continue,
-            };
-            r.current = off;
+            if r.kind == RailKind::External {
+                continue;
+            }
+            r.current = r.off;
             r.until = None;
         }
     }

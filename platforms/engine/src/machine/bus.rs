@@ -92,10 +92,10 @@ impl Machine {
         let p = &mut self.periphs[i];
         self.irq.select_source(i);
         let out_before = self.out.bytes.len();
-        if let periph::Model::FuelGauge(g) = &mut p.model {
-            // The gauge shows the battery as it is at this cycle.
+        if p.model.senses_battery() {
+            // A battery sensor (the fuel gauge) shows the battery as it is at this cycle.
             if let Some(r) = self.power.as_mut().and_then(|pw| pw.gauge_reading(self.now)) {
-                g.observe(r);
+                p.model.observe_battery(r);
             }
         }
         let mut ctx = Ctx { now: self.now, clock_hz: self.clock_hz, irq: &mut self.irq, out: &mut self.out };

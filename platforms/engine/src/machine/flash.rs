@@ -2,8 +2,8 @@
 //! at a flash operation, power cut (tearing the operation in flight) and power on.
 
 use super::Machine;
-use crate::periph;
 use crate::periph::nor_flash::{self, FlashOp};
+use crate::periph::Device;
 
 impl Machine {
     /// Makes [`Machine::run`] stop with [`Stop::FlashOp`](super::Stop::FlashOp) right after a flash controller starts
@@ -14,13 +14,7 @@ impl Machine {
 
     /// The memory each flash controller programs, as (base, size): what survives a power cycle.
     pub fn flash_regions(&self) -> Vec<(u32, u32)> {
-        self.periphs
-            .iter()
-            .filter_map(|p| match &p.model {
-                periph::Model::NorFlash(f) => Some(f.region()),
-                _ => None,
-            })
-            .collect()
+        self.periphs.iter().filter_map(|p| p.model.flash_region()).collect()
     }
 
     /// A 128-bit digest of everything the flash controllers keep across power cycles, to tell
@@ -48,13 +42,7 @@ impl Machine {
 
     /// Flash operations started since the machine was made (all flash controllers).
     pub fn flash_ops(&self) -> u32 {
-        self.periphs
-            .iter()
-            .filter_map(|p| match &p.model {
-                periph::Model::NorFlash(f) => Some(f.ops()),
-                _ => None,
-            })
-            .sum()
+        self.periphs.iter().map(|p| p.model.flash_ops()).sum()
     }
 
     /// Applies the operations flash controllers have completed to memory.

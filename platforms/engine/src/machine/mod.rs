@@ -372,10 +372,7 @@ impl Machine {
     /// The board's OTA feed (`twinbed-ota-feed`), if it has one: offer an update image to the
     /// firmware, all of it or part of it arrived.
     pub fn ota_feed(&mut self) -> Option<&mut periph::OtaFeed> {
-        self.periphs.iter_mut().find_map(|p| match &mut p.model {
-            periph::Model::OtaFeed(f) => Some(f),
-            _ => None,
-        })
+        self.periphs.iter_mut().find_map(|p| p.model.get_mut::<periph::OtaFeed>())
     }
 
     /// Takes the console output produced so far.

@@ -2,7 +2,7 @@
 //! and stamped with its virtual time, and bytes for the firmware go in.
 
 use super::Machine;
-use crate::periph::{self, Ctx, OutputSource};
+use crate::periph::{Ctx, Device, OutputSource};
 
 impl Machine {
     /// Attaches (or detaches) UART `uart` to a device model outside the machine, such as a
@@ -28,17 +28,13 @@ impl Machine {
     /// firmware reads them, as QEMU's character backends do). False if the board has no such
     /// UART.
     pub fn serial_rx(&mut self, uart: u8, bytes: &[u8]) -> bool {
-        let Some(i) =
-            self.periphs.iter().position(|p| matches!(&p.model, periph::Model::Uart(u) if u.index() == uart))
-        else {
+        let Some(i) = self.periphs.iter().position(|p| p.model.serial_port() == Some(uart)) else {
             return false;
         };
         self.irq.select_source(i);
         let mut ctx = Ctx { now: self.now, clock_hz: self.clock_hz, irq: &mut self.irq, out: &mut self.out };
-        if let periph::Model::Uart(u) = &mut self.periphs[i].model {
-            for &b in bytes {
-                u.push_rx(b, &mut ctx);
-            }
+        for &b in bytes {
+            self.periphs[i].model.serial_rx(b, &mut ctx);
         }
         self.next_event = 0;
         true

@@ -28,27 +28,43 @@
 //! Deadline: the earliest expiry of a running module with INTEN set and RIS clear.
 
 use super::ptimer::Ptimer;
-use super::{bad_read, bad_write, cmsdk_id, truncate, Ctx, Device, IrqOutputs, Size};
+use super::regs::{self, RegFile, Registers};
+use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, Size};
 use serde::{Deserialize, Serialize};
 
-/// Register offsets (module 1; module 2 is at +0x20).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reg {
-    /// Load: sets limit and count (periodic) or count (free-running).
-    Load = 0x00,
-    /// Current count.
-    Value = 0x04,
-    /// Control: ONESHOT 0, SIZE 1, PRESCALE 3:2, INTEN 5, MODE 6 (periodic), ENABLE 7.
-    Control = 0x08,
-    /// Interrupt clear (write any value).
-    IntClr = 0x0c,
-    /// Raw interrupt status.
-    Ris = 0x10,
-    /// Masked interrupt status.
-    Mis = 0x14,
-    /// Background load: the limit without touching the count.
-    BgLoad = 0x18,
+crate::registers! {
+    /// The dual timer's registers: module n's at +0x20 × n.
+    pub enum Reg for "cmsdk-apb-dualtimer", Any {
+        /// Load: sets limit and count (periodic) or count (free-running).
+        #[doc(alias = "TIMER1LOAD", alias = "TIMER2LOAD")]
+        Load[2, 0x20] = 0x00, RW;
+        /// Current count.
+        #[doc(alias = "TIMER1VALUE", alias = "TIMER2VALUE")]
+        Value[2, 0x20] = 0x04, RO;
+        /// Control: ONESHOT 0, SIZE 1, PRESCALE 3:2, INTEN 5, MODE 6 (periodic), ENABLE 7.
+        #[doc(alias = "TIMER1CONTROL", alias = "TIMER2CONTROL")]
+        Control[2, 0x20] = 0x08, RW;
+        /// Interrupt clear (write any value).
+        #[doc(alias = "TIMER1INTCLR", alias = "TIMER2INTCLR")]
+        IntClr[2, 0x20] = 0x0c, WO;
+        /// Raw interrupt status.
+        #[doc(alias = "TIMER1RIS", alias = "TIMER2RIS")]
+        Ris[2, 0x20] = 0x10, RO;
+        /// Masked interrupt status.
+        #[doc(alias = "TIMER1MIS", alias = "TIMER2MIS")]
+        Mis[2, 0x20] = 0x14, RO;
+        /// Background load: the limit without touching the count.
+        #[doc(alias = "TIMER1BGLOAD", alias = "TIMER2BGLOAD")]
+        BgLoad[2, 0x20] = 0x18, RW;
+        /// Integration test control: 1 = the outputs follow TIMERITOP.
+        #[doc(alias = "TIMERITCR")]
+        ItCr = 0xf00, RW, reset = 0, mask = 1;
+        /// Integration test output set (TIMINT1, TIMINT2).
+        #[doc(alias = "TIMERITOP")]
+        ItOp = 0xf04, WO, reset = 0, mask = 3;
+        /// PID4..PID7, PID0..PID3, CID0..CID3.
+        Id[12] = 0xfd0, RO;
+    }
 }
 
 const ONESHOT: u32 = 1 << 0;
@@ -156,68 +172,54 @@ impl Module {
         self.timer.commit(now);
     }
 
-    fn read(&self, reg: u32, now: u64) -> Option<u32> {
-        Some(match reg {
-            0x00 | 0x18 => {
-                if self.control & MODE_PERIODIC != 0 {
-                    let r = self.timer.limit();
-                    if self.control & SIZE32 == 0 {
-                        deposit16(self.load, r)
-                    } else {
-                        r as u32
-                    }
-                } else {
-                    self.load
-                }
+    /// LOAD and BGLOAD read the same.
+    fn load(&self) -> u32 {
+        if self.control & MODE_PERIODIC != 0 {
+            let r = self.timer.limit();
+            if self.control & SIZE32 == 0 {
+                deposit16(self.load, r)
+            } else {
+                r as u32
             }
-            0x04 => {
-                let r = self.timer.count(now);
-                if self.control & SIZE32 == 0 {
-                    deposit16(self.value, r)
-                } else {
-                    r as u32
-                }
-            }
-            0x08 => self.control,
-            0x10 => u32::from(self.intstatus),
-            0x14 => u32::from(self.mis()),
-            _ => return None,
-        })
+        } else {
+            self.load
+        }
     }
 
-    /// Returns false for a bad offset.
-    fn write(&mut self, reg: u32, value: u32, now: u64) -> bool {
-        match reg {
-            0x00 => {
-                self.load = value;
-                self.value = value;
-                let v = if self.control & SIZE32 == 0 { value & 0xffff } else { value };
-                if self.control & MODE_PERIODIC == 0 {
-                    self.timer.set_count(u64::from(v));
-                } else {
-                    if v == 0 {
-                        self.timer.stop(now);
-                    }
-                    self.timer.set_limit(u64::from(v), true);
-                    if v != 0 && self.control & ENABLE != 0 {
-                        self.timer.start(true); // QEMU quirk: see the file header
-                    }
-                }
-                self.timer.commit(now);
-            }
-            0x18 => {
-                self.load = value;
-                if self.control & MODE_PERIODIC != 0 {
-                    let v = if self.control & SIZE32 == 0 { value & 0xffff } else { value };
-                    self.timer.set_limit(u64::from(v), false);
-                    self.timer.commit(now);
-                }
-            }
-            0x08 => self.write_control(value, now),
-            0x0c => self.intstatus = false,
-            _ => return false,
+    fn value(&self, now: u64) -> u32 {
+        let r = self.timer.count(now);
+        if self.control & SIZE32 == 0 {
+            deposit16(self.value, r)
+        } else {
+            r as u32
         }
-        true
+    }
+
+    fn write_load(&mut self, value: u32, now: u64) {
+        self.load = value;
+        self.value = value;
+        let v = if self.control & SIZE32 == 0 { value & 0xffff } else { value };
+        if self.control & MODE_PERIODIC == 0 {
+            self.timer.set_count(u64::from(v));
+        } else {
+            if v == 0 {
+                self.timer.stop(now);
+            }
+            self.timer.set_limit(u64::from(v), true);
+            if v != 0 && self.control & ENABLE != 0 {
+                self.timer.start(true); // QEMU quirk: see the file header
+            }
+        }
+        self.timer.commit(now);
+    }
+
+    fn write_bgload(&mut self, value: u32, now: u64) {
+        self.load = value;
+        if self.control & MODE_PERIODIC != 0 {
+            let v = if self.control & SIZE32 == 0 { value & 0xffff } else { value };
+            self.timer.set_limit(u64::from(v), false);
+            self.timer.commit(now);
+        }
     }
 }
 
@@ -226,19 +228,20 @@ impl Module {
 pub struct CmsdkDualTimer {
     irqs: IrqOutputs,
     modules: [Module; 2],
-    itcr: u32,
-    itop: u32,
+    /// TIMERITCR, TIMERITOP.
+    regs: RegFile<Reg>,
 }
 
 impl CmsdkDualTimer {
     /// A dual timer in its reset state, outputs (TIMINTC, TIMINT1, TIMINT2) wired as `irqs`.
     pub fn new(irqs: IrqOutputs) -> Self {
-        Self { irqs, modules: [Module::new(), Module::new()], itcr: 0, itop: 0 }
+        Self { irqs, modules: [Module::new(), Module::new()], regs: RegFile::new() }
     }
 
     fn update_irq(&mut self, ctx: &mut Ctx<'_>) {
-        let (t1, t2) = if self.itcr != 0 {
-            (self.itop & 1 != 0, self.itop & 2 != 0)
+        let (t1, t2) = if self.regs[Reg::ItCr] != 0 {
+            let itop = self.regs[Reg::ItOp];
+            (itop & 1 != 0, itop & 2 != 0)
         } else {
             (self.modules[0].mis(), self.modules[1].mis())
         };
@@ -246,45 +249,46 @@ impl CmsdkDualTimer {
     }
 }
 
+impl Registers for CmsdkDualTimer {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn read_reg(&mut self, reg: Reg, stored: u32, ctx: &mut Ctx<'_>) -> u32 {
+        match reg {
+            Reg::Load(i) | Reg::BgLoad(i) => self.modules[i].load(),
+            Reg::Value(i) => self.modules[i].value(ctx.now),
+            Reg::Control(i) => self.modules[i].control,
+            Reg::Ris(i) => u32::from(self.modules[i].intstatus),
+            Reg::Mis(i) => u32::from(self.modules[i].mis()),
+            Reg::Id(i) => u32::from(IDS[i]),
+            Reg::ItCr | Reg::ItOp | Reg::IntClr(_) => stored,
+        }
+    }
+
+    fn write_reg(&mut self, reg: Reg, value: u32, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        match reg {
+            Reg::Load(i) => self.modules[i].write_load(value, now),
+            Reg::BgLoad(i) => self.modules[i].write_bgload(value, now),
+            Reg::Control(i) => self.modules[i].write_control(value, now),
+            Reg::IntClr(i) => self.modules[i].intstatus = false,
+            // Stored by the table; read-only ones never get here.
+            Reg::ItCr | Reg::ItOp | Reg::Value(_) | Reg::Ris(_) | Reg::Mis(_) | Reg::Id(_) => {}
+        }
+        self.update_irq(ctx);
+    }
+}
+
 impl Device for CmsdkDualTimer {
     fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        let v = if offset >= 0xf00 {
-            match offset {
-                0xf00 => Some(self.itcr),
-                _ => cmsdk_id(offset, &IDS),
-            }
-        } else {
-            self.modules.get((offset >> 5) as usize).and_then(|m| m.read(offset & 0x1f, ctx.now))
-        };
-        let v = v.unwrap_or_else(|| {
-            bad_read("cmsdk-apb-dualtimer", offset, size);
-            0
-        });
-        truncate(v, size)
+        regs::read(self, offset, size, ctx)
     }
 
     fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-        let ok = if offset >= 0xf00 {
-            match offset {
-                0xf00 => {
-                    self.itcr = value & 1;
-                    true
-                }
-                0xf04 => {
-                    self.itop = value & 3;
-                    true
-                }
-                _ => false,
-            }
-        } else {
-            let now = ctx.now;
-            self.modules.get_mut((offset >> 5) as usize).is_some_and(|m| m.write(offset & 0x1f, value, now))
-        };
-        if ok {
-            self.update_irq(ctx);
-        } else {
-            bad_write("cmsdk-apb-dualtimer", offset, size, value);
-        }
+        regs::write(self, offset, size, value, ctx);
     }
 
     fn advance(&mut self, ctx: &mut Ctx<'_>) {
@@ -311,6 +315,19 @@ impl Device for CmsdkDualTimer {
     fn reset(&mut self) {
         *self = Self::new(self.irqs.clone());
         self.irqs.reset();
+    }
+}
+
+impl FromBoard for CmsdkDualTimer {
+    const IRQ_OUTPUTS: usize = 3;
+
+    fn from_board(
+        _: &twinbed_board::Peripheral,
+        _: u8,
+        irqs: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::new(irqs))
     }
 }
 

@@ -18,40 +18,62 @@
 //! and clear on INTCLEAR. The two-cycle input synchroniser is not modelled (inputs act at once).
 //! ALTFUNC only reads back (no alternate functions on the pads).
 
-use super::{bad_read, bad_write, cmsdk_id, truncate, Ctx, Device, IrqOutputs, Size};
+use super::regs::{self, RegFile, Registers};
+use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, Size};
 use serde::{Deserialize, Serialize};
 
-/// Register offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reg {
-    /// Pin levels (read) / output data (write).
-    Data = 0x000,
-    /// Output data register.
-    DataOut = 0x004,
-    /// Output enable set.
-    OutEnSet = 0x010,
-    /// Output enable clear.
-    OutEnClr = 0x014,
-    /// Alternate function set.
-    AltFuncSet = 0x018,
-    /// Alternate function clear.
-    AltFuncClr = 0x01c,
-    /// Interrupt enable set.
-    IntEnSet = 0x020,
-    /// Interrupt enable clear.
-    IntEnClr = 0x024,
-    /// Interrupt type set (edge).
-    IntTypeSet = 0x028,
-    /// Interrupt type clear (level).
-    IntTypeClr = 0x02c,
-    /// Interrupt polarity set (high / rising).
-    IntPolSet = 0x030,
-    /// Interrupt polarity clear (low / falling).
-    IntPolClr = 0x034,
-    /// Interrupt status (read) / INTCLEAR (write 1 to clear).
-    #[doc(alias = "INTCLEAR")]
-    IntStatus = 0x038,
+crate::registers! {
+    /// The port's registers. Each SET/CLR pair reads and writes one value (stored under SET).
+    pub enum Reg for "cmsdk-ahb-gpio", Any {
+        /// Pin levels (read) / output data (write: DATAOUT).
+        #[doc(alias = "DATA")]
+        Data = 0x000, RW, of = DataOut, mask = 0xffff;
+        /// Output data register.
+        #[doc(alias = "DATAOUT")]
+        DataOut = 0x004, RW, reset = 0, mask = 0xffff;
+        /// Output enable set.
+        #[doc(alias = "OUTENSET")]
+        OutEnSet = 0x010, W1S, reset = 0, mask = 0xffff;
+        /// Output enable clear.
+        #[doc(alias = "OUTENCLR")]
+        OutEnClr = 0x014, W1C, of = OutEnSet, mask = 0xffff;
+        /// Alternate function set.
+        #[doc(alias = "ALTFUNCSET")]
+        AltFuncSet = 0x018, W1S, reset = 0, mask = 0xffff;
+        /// Alternate function clear.
+        #[doc(alias = "ALTFUNCCLR")]
+        AltFuncClr = 0x01c, W1C, of = AltFuncSet, mask = 0xffff;
+        /// Interrupt enable set.
+        #[doc(alias = "INTENSET")]
+        IntEnSet = 0x020, W1S, reset = 0, mask = 0xffff;
+        /// Interrupt enable clear.
+        #[doc(alias = "INTENCLR")]
+        IntEnClr = 0x024, W1C, of = IntEnSet, mask = 0xffff;
+        /// Interrupt type set (edge).
+        #[doc(alias = "INTTYPESET")]
+        IntTypeSet = 0x028, W1S, reset = 0, mask = 0xffff;
+        /// Interrupt type clear (level).
+        #[doc(alias = "INTTYPECLR")]
+        IntTypeClr = 0x02c, W1C, of = IntTypeSet, mask = 0xffff;
+        /// Interrupt polarity set (high / rising).
+        #[doc(alias = "INTPOLSET")]
+        IntPolSet = 0x030, W1S, reset = 0, mask = 0xffff;
+        /// Interrupt polarity clear (low / falling).
+        #[doc(alias = "INTPOLCLR")]
+        IntPolClr = 0x034, W1C, of = IntPolSet, mask = 0xffff;
+        /// Interrupt status (read) / INTCLEAR (write 1 to clear).
+        #[doc(alias = "INTSTATUS", alias = "INTCLEAR")]
+        IntStatus = 0x038, W1C, reset = 0, mask = 0xffff;
+        /// Masked access to the low byte: address bits 9:2 are the mask. Every byte of the
+        /// window decodes (bits 1:0 are not looked at).
+        #[doc(alias = "MASKLOWBYTE")]
+        MaskLowByte[0x400, 1] = 0x400, RW;
+        /// Masked access to the high byte: address bits 9:2 are the mask (of bits 15:8).
+        #[doc(alias = "MASKHIGHBYTE")]
+        MaskHighByte[0x400, 1] = 0x800, RW;
+        /// PID4..PID7, PID0..PID3, CID0..CID3.
+        Id[12] = 0xfd0, RO;
+    }
 }
 
 /// PID4..PID7, PID0..PID3, CID0..CID3.
@@ -61,13 +83,8 @@ const IDS: [u8; 12] = [0x04, 0, 0, 0, 0x20, 0xb8, 0x1b, 0, 0x0d, 0xf0, 0x05, 0xb
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CmsdkGpio {
     irqs: IrqOutputs,
-    dataout: u16,
-    outen: u16,
-    altfunc: u16,
-    inten: u16,
-    inttype: u16,
-    intpol: u16,
-    intstatus: u16,
+    /// DATAOUT, OUTEN, ALTFUNC, INTEN, INTTYPE, INTPOL, INTSTATUS (16 bits each).
+    regs: RegFile<Reg>,
     /// External input levels.
     inputs: u16,
     /// Pin levels at the last evaluation (for edge detection).
@@ -77,28 +94,22 @@ pub struct CmsdkGpio {
 impl CmsdkGpio {
     /// A port in its reset state, outputs (COMBINT, GPIOINT0..15) wired as `irqs`.
     pub fn new(irqs: IrqOutputs) -> Self {
-        Self {
-            irqs,
-            dataout: 0,
-            outen: 0,
-            altfunc: 0,
-            inten: 0,
-            inttype: 0,
-            intpol: 0,
-            intstatus: 0,
-            inputs: 0,
-            last_pins: 0,
-        }
+        Self { irqs, regs: RegFile::new(), inputs: 0, last_pins: 0 }
     }
 
     /// Pin levels as the port sees them.
     pub fn pins(&self) -> u16 {
-        (self.dataout & self.outen) | (self.inputs & !self.outen)
+        let (dataout, outen) = self.outputs();
+        (dataout & outen) | (self.inputs & !outen)
     }
 
     /// The output register and output enables (what a board model drives off-chip).
     pub fn outputs(&self) -> (u16, u16) {
-        (self.dataout, self.outen)
+        (self.reg16(Reg::DataOut), self.reg16(Reg::OutEnSet))
+    }
+
+    fn reg16(&self, reg: Reg) -> u16 {
+        self.regs[reg] as u16
     }
 
     /// Sets the external input levels (a button, a sensor's ALERT line).
@@ -112,11 +123,13 @@ impl CmsdkGpio {
         let pins = self.pins();
         let rising = pins & !self.last_pins;
         let falling = !pins & self.last_pins;
-        let edge = (rising & self.intpol) | (falling & !self.intpol);
-        let level = (pins & self.intpol) | (!pins & !self.intpol);
-        self.intstatus |= self.inten & ((self.inttype & edge) | (!self.inttype & level));
+        let (intpol, inttype, inten) =
+            (self.reg16(Reg::IntPolSet), self.reg16(Reg::IntTypeSet), self.reg16(Reg::IntEnSet));
+        let edge = (rising & intpol) | (falling & !intpol);
+        let level = (pins & intpol) | (!pins & !intpol);
+        self.regs[Reg::IntStatus] |= u32::from(inten & ((inttype & edge) | (!inttype & level)));
         self.last_pins = pins;
-        let s = self.intstatus;
+        let s = self.reg16(Reg::IntStatus);
         let mut levels = [false; 17];
         levels[0] = s != 0;
         for (i, l) in levels[1..].iter_mut().enumerate() {
@@ -126,57 +139,45 @@ impl CmsdkGpio {
     }
 }
 
+impl Registers for CmsdkGpio {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn read_reg(&mut self, reg: Reg, stored: u32, _: &mut Ctx<'_>) -> u32 {
+        match reg {
+            Reg::Data => u32::from(self.pins()),
+            Reg::MaskLowByte(i) => u32::from(self.pins()) & ((i as u32 >> 2) & 0xff),
+            Reg::MaskHighByte(i) => u32::from(self.pins()) & (((i as u32 >> 2) & 0xff) << 8),
+            Reg::Id(i) => u32::from(IDS[i]),
+            _ => stored,
+        }
+    }
+
+    fn write_reg(&mut self, reg: Reg, value: u32, ctx: &mut Ctx<'_>) {
+        // Masked writes change only the DATAOUT bits the address selects.
+        let mask = match reg {
+            Reg::MaskLowByte(i) => Some(((i >> 2) & 0xff) as u16),
+            Reg::MaskHighByte(i) => Some((((i >> 2) & 0xff) << 8) as u16),
+            _ => None,
+        };
+        if let Some(mask) = mask {
+            let dataout = self.reg16(Reg::DataOut);
+            self.regs[Reg::DataOut] = u32::from((dataout & !mask) | (value as u16 & mask));
+        }
+        self.evaluate(ctx);
+    }
+}
+
 impl Device for CmsdkGpio {
     fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        let _ = ctx;
-        let v = match offset {
-            0x000 => u32::from(self.pins()),
-            0x004 => u32::from(self.dataout),
-            0x010 | 0x014 => u32::from(self.outen),
-            0x018 | 0x01c => u32::from(self.altfunc),
-            0x020 | 0x024 => u32::from(self.inten),
-            0x028 | 0x02c => u32::from(self.inttype),
-            0x030 | 0x034 => u32::from(self.intpol),
-            0x038 => u32::from(self.intstatus),
-            0x400..=0x7ff => u32::from(self.pins()) & ((offset >> 2) & 0xff),
-            0x800..=0xbff => u32::from(self.pins()) & (((offset >> 2) & 0xff) << 8),
-            _ => cmsdk_id(offset, &IDS).unwrap_or_else(|| {
-                bad_read("cmsdk-ahb-gpio", offset, size);
-                0
-            }),
-        };
-        truncate(v, size)
+        regs::read(self, offset, size, ctx)
     }
 
     fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-        let v = value as u16;
-        match offset {
-            0x000 | 0x004 => self.dataout = v,
-            0x010 => self.outen |= v,
-            0x014 => self.outen &= !v,
-            0x018 => self.altfunc |= v,
-            0x01c => self.altfunc &= !v,
-            0x020 => self.inten |= v,
-            0x024 => self.inten &= !v,
-            0x028 => self.inttype |= v,
-            0x02c => self.inttype &= !v,
-            0x030 => self.intpol |= v,
-            0x034 => self.intpol &= !v,
-            0x038 => self.intstatus &= !v,
-            0x400..=0x7ff => {
-                let mask = ((offset >> 2) & 0xff) as u16;
-                self.dataout = (self.dataout & !mask) | (v & mask);
-            }
-            0x800..=0xbff => {
-                let mask = (((offset >> 2) & 0xff) << 8) as u16;
-                self.dataout = (self.dataout & !mask) | (v & mask);
-            }
-            _ => {
-                bad_write("cmsdk-ahb-gpio", offset, size, value);
-                return;
-            }
-        }
-        self.evaluate(ctx);
+        regs::write(self, offset, size, value, ctx);
     }
 
     fn reset(&mut self) {
@@ -185,6 +186,19 @@ impl Device for CmsdkGpio {
         self.irqs.reset();
         self.inputs = inputs;
         self.last_pins = inputs;
+    }
+}
+
+impl FromBoard for CmsdkGpio {
+    const IRQ_OUTPUTS: usize = 17;
+
+    fn from_board(
+        _: &twinbed_board::Peripheral,
+        _: u8,
+        irqs: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::new(irqs))
     }
 }
 

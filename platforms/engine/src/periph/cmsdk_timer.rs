@@ -23,22 +23,28 @@
 //! set and no interrupt already pending; everything else is computed lazily from `ctx.now`.
 
 use super::ptimer::Ptimer;
-use super::{bad_read, bad_write, cmsdk_id, truncate, Ctx, Device, IrqOutputs, Size};
+use super::regs::{self, RegFile, Registers};
+use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, Size};
 use serde::{Deserialize, Serialize};
 
-/// Register offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reg {
-    /// Control: EN (bit 0), SELEXTEN (1), SELEXTCLK (2), IRQEN (3).
-    Ctrl = 0x000,
-    /// Current count.
-    Value = 0x004,
-    /// Reload value.
-    Reload = 0x008,
-    /// Interrupt status (read) / INTCLEAR (write 1 to bit 0).
-    #[doc(alias = "INTCLEAR")]
-    IntStatus = 0x00c,
+crate::registers! {
+    /// The timer's registers.
+    pub enum Reg for "cmsdk-apb-timer", Any {
+        /// Control: EN (bit 0), SELEXTEN (1), SELEXTCLK (2), IRQEN (3).
+        #[doc(alias = "CTRL")]
+        Ctrl = 0x000, RW, reset = 0, mask = 0xf;
+        /// Current count (the counter's).
+        #[doc(alias = "VALUE")]
+        Value = 0x004, RW;
+        /// Reload value (the counter's limit).
+        #[doc(alias = "RELOAD")]
+        Reload = 0x008, RW;
+        /// Interrupt status (read) / INTCLEAR (write 1 to bit 0).
+        #[doc(alias = "INTSTATUS", alias = "INTCLEAR")]
+        IntStatus = 0x00c, W1C, reset = 0, mask = 1;
+        /// PID4..PID7, PID0..PID3, CID0..CID3.
+        Id[12] = 0xfd0, RO;
+    }
 }
 
 const CTRL_EN: u32 = 1 << 0;
@@ -51,90 +57,98 @@ const IDS: [u8; 12] = [0x04, 0, 0, 0, 0x22, 0xb8, 0x1b, 0, 0x0d, 0xf0, 0x05, 0xb
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CmsdkTimer {
     irqs: IrqOutputs,
-    ctrl: u32,
-    intstatus: u32,
+    /// CTRL, INTSTATUS.
+    regs: RegFile<Reg>,
     timer: Ptimer,
 }
 
 impl CmsdkTimer {
     /// A timer in its reset state, its TIMERINT output wired as `irqs`.
     pub fn new(irqs: IrqOutputs) -> Self {
-        Self { irqs, ctrl: 0, intstatus: 0, timer: Ptimer::new(1) }
+        Self { irqs, regs: RegFile::new(), timer: Ptimer::new(1) }
     }
 
     fn update_irq(&mut self, ctx: &mut Ctx<'_>) {
-        self.irqs.update(&[self.intstatus & 1 != 0], ctx.irq);
+        self.irqs.update(&[self.regs[Reg::IntStatus] & 1 != 0], ctx.irq);
     }
 }
 
-impl Device for CmsdkTimer {
-    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        let v = match offset {
-            0x000 => self.ctrl,
-            0x004 => self.timer.count(ctx.now) as u32,
-            0x008 => self.timer.limit() as u32,
-            0x00c => self.intstatus,
-            _ => cmsdk_id(offset, &IDS).unwrap_or_else(|| {
-                bad_read("cmsdk-apb-timer", offset, size);
-                0
-            }),
-        };
-        truncate(v, size)
+impl Registers for CmsdkTimer {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
     }
 
-    fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+    fn read_reg(&mut self, reg: Reg, stored: u32, ctx: &mut Ctx<'_>) -> u32 {
+        match reg {
+            Reg::Value => self.timer.count(ctx.now) as u32,
+            Reg::Reload => self.timer.limit() as u32,
+            Reg::Id(i) => u32::from(IDS[i]),
+            Reg::Ctrl | Reg::IntStatus => stored,
+        }
+    }
+
+    fn write_reg(&mut self, reg: Reg, value: u32, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
-        match offset {
-            0x000 => {
+        match reg {
+            Reg::Ctrl => {
                 if value & 6 != 0 {
                     tracing::debug!(target: "unimp", "cmsdk-apb-timer: EXTIN input (CTRL 0x{value:x}) not modelled");
                 }
-                self.ctrl = value & 0xf;
-                if self.ctrl & CTRL_EN != 0 {
+                if self.regs[Reg::Ctrl] & CTRL_EN != 0 {
                     self.timer.start(self.timer.limit() == 0);
                 } else {
                     self.timer.stop(now);
                 }
                 self.timer.commit(now);
             }
-            0x008 => {
+            Reg::Reload => {
                 if value == 0 {
                     self.timer.stop(now);
                 }
                 self.timer.set_limit(u64::from(value), true);
-                if value != 0 && self.ctrl & CTRL_EN != 0 {
+                if value != 0 && self.regs[Reg::Ctrl] & CTRL_EN != 0 {
                     // Restart a one-shot timer that has already expired.
                     self.timer.start(false);
                 }
                 self.timer.commit(now);
             }
-            0x004 => {
+            Reg::Value => {
                 if value == 0 && self.timer.limit() == 0 {
                     self.timer.stop(now);
                 }
                 self.timer.set_count(u64::from(value));
-                if value != 0 && self.ctrl & CTRL_EN != 0 {
+                if value != 0 && self.regs[Reg::Ctrl] & CTRL_EN != 0 {
                     self.timer.start(self.timer.limit() == 0);
                 }
                 self.timer.commit(now);
             }
-            0x00c => {
-                self.intstatus &= !(value & 1);
-                self.update_irq(ctx);
-            }
-            _ => bad_write("cmsdk-apb-timer", offset, size, value),
+            // INTCLEAR: write 1 to clear (by the table).
+            Reg::IntStatus => self.update_irq(ctx),
+            Reg::Id(_) => {}
         }
+    }
+}
+
+impl Device for CmsdkTimer {
+    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+        regs::read(self, offset, size, ctx)
+    }
+
+    fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+        regs::write(self, offset, size, value, ctx);
     }
 
     fn advance(&mut self, ctx: &mut Ctx<'_>) {
-        if self.timer.advance(ctx.now) > 0 && self.ctrl & CTRL_IRQEN != 0 {
-            self.intstatus |= 1;
+        if self.timer.advance(ctx.now) > 0 && self.regs[Reg::Ctrl] & CTRL_IRQEN != 0 {
+            self.regs[Reg::IntStatus] |= 1;
             self.update_irq(ctx);
         }
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        if self.ctrl & CTRL_IRQEN != 0 && self.intstatus == 0 {
+        if self.regs[Reg::Ctrl] & CTRL_IRQEN != 0 && self.regs[Reg::IntStatus] == 0 {
             self.timer.next_event()
         } else {
             None
@@ -144,6 +158,19 @@ impl Device for CmsdkTimer {
     fn reset(&mut self) {
         *self = Self::new(self.irqs.clone());
         self.irqs.reset();
+    }
+}
+
+impl FromBoard for CmsdkTimer {
+    const IRQ_OUTPUTS: usize = 1;
+
+    fn from_board(
+        _: &twinbed_board::Peripheral,
+        _: u8,
+        irqs: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::new(irqs))
     }
 }
 

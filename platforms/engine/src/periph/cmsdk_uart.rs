@@ -25,25 +25,32 @@
 //!
 //! Not modelled: CTRL.HSTEST (reads back as written, no effect), the baud-rate timing.
 
-use super::{bad_read, bad_write, cmsdk_id, truncate, Ctx, Device, IrqOutputs, OutputSource, Size};
+use super::regs::{self, RegFile, Registers};
+use super::{Ctx, Device, FromBoard, IrqOutputs, OutputSource, PeriphError, Size};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-/// Register offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reg {
-    /// Received data (read) / data to send (write).
-    Data = 0x000,
-    /// Buffer status: TXFULL, RXFULL, TXOVERRUN (W1C), RXOVERRUN (W1C).
-    State = 0x004,
-    /// Control: TXEN, RXEN, TXINTEN, RXINTEN, TXOVRINTEN, RXOVRINTEN, HSTEST.
-    Ctrl = 0x008,
-    /// Interrupt status (read) / INTCLEAR (write 1 to clear).
-    #[doc(alias = "INTCLEAR")]
-    IntStatus = 0x00c,
-    /// Baud rate divider (20 bits).
-    BaudDiv = 0x010,
+crate::registers! {
+    /// The UART's registers.
+    pub enum Reg for "cmsdk-apb-uart", Any {
+        /// Received data (read) / data to send (write: the holding register, 8 bits).
+        #[doc(alias = "DATA")]
+        Data = 0x000, RW, reset = 0, mask = 0xff;
+        /// Buffer status: TXFULL, RXFULL (read-only), TXOVERRUN, RXOVERRUN (write 1 to clear).
+        #[doc(alias = "STATE")]
+        State = 0x004, W1C, reset = 0, mask = STATE_TXOVERRUN | STATE_RXOVERRUN;
+        /// Control: TXEN, RXEN, TXINTEN, RXINTEN, TXOVRINTEN, RXOVRINTEN, HSTEST.
+        #[doc(alias = "CTRL")]
+        Ctrl = 0x008, RW, reset = 0, mask = 0x7f;
+        /// Interrupt status (read) / INTCLEAR (write 1 to clear).
+        #[doc(alias = "INTSTATUS", alias = "INTCLEAR")]
+        IntStatus = 0x00c, W1C, reset = 0;
+        /// Baud rate divider (20 bits).
+        #[doc(alias = "BAUDDIV")]
+        BaudDiv = 0x010, RW, reset = 0, mask = 0xf_ffff;
+        /// PID4..PID7, PID0..PID3, CID0..CID3.
+        Id[12] = 0xfd0, RO;
+    }
 }
 
 const STATE_TXFULL: u32 = 1 << 0;
@@ -68,11 +75,8 @@ pub struct CmsdkUart {
     /// Which UART of the board (tags output bytes).
     index: u8,
     irqs: IrqOutputs,
-    state: u32,
-    ctrl: u32,
-    intstatus: u32,
-    bauddiv: u32,
-    txbuf: u8,
+    /// DATA (the byte to send), STATE, CTRL, INTSTATUS, BAUDDIV.
+    regs: RegFile<Reg>,
     rxbuf: u8,
     /// Bytes waiting to be received (QEMU: held back by the character backend).
     rx_queue: VecDeque<u8>,
@@ -86,17 +90,7 @@ impl CmsdkUart {
 
     /// UART number `index` of the board, its interrupt outputs wired as `irqs`.
     pub fn new(index: u8, irqs: IrqOutputs) -> Self {
-        Self {
-            index,
-            irqs,
-            state: 0,
-            ctrl: 0,
-            intstatus: 0,
-            bauddiv: 0,
-            txbuf: 0,
-            rxbuf: 0,
-            rx_queue: VecDeque::new(),
-        }
+        Self { index, irqs, regs: RegFile::new(), rxbuf: 0, rx_queue: VecDeque::new() }
     }
 
     /// Queues a received byte (from a modem model or a host console) and delivers it to the
@@ -112,14 +106,14 @@ impl CmsdkUart {
     }
 
     fn deliver_rx(&mut self, ctx: &mut Ctx<'_>) {
-        while self.ctrl & CTRL_RX_EN != 0 && self.state & STATE_RXFULL == 0 {
+        while self.regs[Reg::Ctrl] & CTRL_RX_EN != 0 && self.regs[Reg::State] & STATE_RXFULL == 0 {
             let Some(byte) = self.rx_queue.pop_front() else {
                 return;
             };
             self.rxbuf = byte;
-            self.state |= STATE_RXFULL;
-            if self.ctrl & CTRL_RX_INTEN != 0 {
-                self.intstatus |= INT_RX;
+            self.regs[Reg::State] |= STATE_RXFULL;
+            if self.regs[Reg::Ctrl] & CTRL_RX_INTEN != 0 {
+                self.regs[Reg::IntStatus] |= INT_RX;
             }
             self.update_irq(ctx);
         }
@@ -129,93 +123,119 @@ impl CmsdkUart {
         // TXO/RXO status = overrun bit AND its interrupt enable (CTRL bits 4/5 line up with
         // STATE bits 2/3 after a shift by 2).
         let omask = INT_TXO | INT_RXO;
-        self.intstatus = (self.intstatus & !omask) | (self.state & (self.ctrl >> 2) & omask);
-        let s = self.intstatus;
+        let (state, ctrl) = (self.regs[Reg::State], self.regs[Reg::Ctrl]);
+        let s = (self.regs[Reg::IntStatus] & !omask) | (state & (ctrl >> 2) & omask);
+        self.regs[Reg::IntStatus] = s;
         self.irqs
             .update(&[s & INT_TX != 0, s & INT_RX != 0, s & INT_TXO != 0, s & INT_RXO != 0, s != 0], ctx.irq);
     }
 
     fn transmit(&mut self, ctx: &mut Ctx<'_>) {
-        if self.ctrl & CTRL_TX_EN == 0 || self.state & STATE_TXFULL == 0 {
+        if self.regs[Reg::Ctrl] & CTRL_TX_EN == 0 || self.regs[Reg::State] & STATE_TXFULL == 0 {
             return;
         }
-        ctx.out.bytes.push((OutputSource::Uart(self.index), self.txbuf));
-        self.state &= !STATE_TXFULL;
+        ctx.out.bytes.push((OutputSource::Uart(self.index), self.regs[Reg::Data] as u8));
+        self.regs[Reg::State] &= !STATE_TXFULL;
         // TXFULL going from set to clear raises the TX interrupt.
-        if self.ctrl & CTRL_TX_INTEN != 0 {
-            self.intstatus |= INT_TX;
+        if self.regs[Reg::Ctrl] & CTRL_TX_INTEN != 0 {
+            self.regs[Reg::IntStatus] |= INT_TX;
         }
         self.update_irq(ctx);
     }
 
     fn baudrate_ok(&self, clock_hz: u32) -> bool {
-        self.bauddiv >= 16 && self.bauddiv <= clock_hz
+        let bauddiv = self.regs[Reg::BaudDiv];
+        (16..=clock_hz).contains(&bauddiv)
+    }
+}
+
+impl Registers for CmsdkUart {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn read_reg(&mut self, reg: Reg, stored: u32, ctx: &mut Ctx<'_>) -> u32 {
+        match reg {
+            Reg::Data => {
+                let r = u32::from(self.rxbuf);
+                self.regs[Reg::State] &= !STATE_RXFULL;
+                self.update_irq(ctx);
+                self.deliver_rx(ctx);
+                r
+            }
+            Reg::Id(i) => u32::from(IDS[i]),
+            _ => stored,
+        }
+    }
+
+    fn write_reg(&mut self, reg: Reg, value: u32, ctx: &mut Ctx<'_>) {
+        match reg {
+            Reg::Data => {
+                if self.regs[Reg::State] & STATE_TXFULL != 0 {
+                    // Holding register already full: note the overrun.
+                    self.regs[Reg::State] |= STATE_TXOVERRUN;
+                    self.update_irq(ctx);
+                } else {
+                    self.regs[Reg::State] |= STATE_TXFULL;
+                    self.transmit(ctx);
+                }
+            }
+            // TXFULL/RXFULL are read-only; the overrun bits are write-1-to-clear (by the table).
+            Reg::State => self.update_irq(ctx),
+            Reg::Ctrl => {
+                if self.regs[Reg::Ctrl] & CTRL_TX_EN != 0 && !self.baudrate_ok(ctx.clock_hz) {
+                    tracing::warn!(target: "guest", "cmsdk-apb-uart{}: TX enabled with invalid BAUDDIV {}", self.index, self.regs[Reg::BaudDiv]);
+                }
+                self.update_irq(ctx);
+                self.deliver_rx(ctx);
+            }
+            Reg::IntStatus => {
+                // INTCLEAR: write 1 to clear (by the table); clearing TXO/RXO clears the overrun
+                // bits in STATE.
+                self.regs[Reg::State] &= !(value & (INT_TXO | INT_RXO));
+                self.update_irq(ctx);
+            }
+            Reg::BaudDiv | Reg::Id(_) => {}
+        }
     }
 }
 
 impl Device for CmsdkUart {
     fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        let v = match offset {
-            0x000 => {
-                let r = u32::from(self.rxbuf);
-                self.state &= !STATE_RXFULL;
-                self.update_irq(ctx);
-                self.deliver_rx(ctx);
-                r
-            }
-            0x004 => self.state,
-            0x008 => self.ctrl,
-            0x00c => self.intstatus,
-            0x010 => self.bauddiv,
-            _ => cmsdk_id(offset, &IDS).unwrap_or_else(|| {
-                bad_read("cmsdk-apb-uart", offset, size);
-                0
-            }),
-        };
-        truncate(v, size)
+        regs::read(self, offset, size, ctx)
     }
 
     fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-        match offset {
-            0x000 => {
-                self.txbuf = value as u8;
-                if self.state & STATE_TXFULL != 0 {
-                    // Holding register already full: note the overrun.
-                    self.state |= STATE_TXOVERRUN;
-                    self.update_irq(ctx);
-                } else {
-                    self.state |= STATE_TXFULL;
-                    self.transmit(ctx);
-                }
-            }
-            0x004 => {
-                // TXFULL/RXFULL read-only; the overrun bits are write-1-to-clear.
-                self.state &= !(value & (STATE_TXOVERRUN | STATE_RXOVERRUN));
-                self.update_irq(ctx);
-            }
-            0x008 => {
-                self.ctrl = value & 0x7f;
-                if self.ctrl & CTRL_TX_EN != 0 && !self.baudrate_ok(ctx.clock_hz) {
-                    tracing::warn!(target: "guest", "cmsdk-apb-uart{}: TX enabled with invalid BAUDDIV {}", self.index, self.bauddiv);
-                }
-                self.update_irq(ctx);
-                self.deliver_rx(ctx);
-            }
-            0x00c => {
-                // INTCLEAR: W1C; clearing TXO/RXO clears the overrun bits in STATE.
-                self.state &= !(value & (INT_TXO | INT_RXO));
-                self.intstatus &= !value;
-                self.update_irq(ctx);
-            }
-            0x010 => self.bauddiv = value & 0xf_ffff,
-            _ => bad_write("cmsdk-apb-uart", offset, size, value),
-        }
+        regs::write(self, offset, size, value, ctx);
     }
 
     fn reset(&mut self) {
         *self =
             Self { rx_queue: std::mem::take(&mut self.rx_queue), ..Self::new(self.index, self.irqs.clone()) };
         self.irqs.reset();
+    }
+
+    fn serial_port(&self) -> Option<u8> {
+        Some(self.index)
+    }
+
+    fn serial_rx(&mut self, byte: u8, ctx: &mut Ctx<'_>) {
+        self.push_rx(byte, ctx);
+    }
+}
+
+impl FromBoard for CmsdkUart {
+    const IRQ_OUTPUTS: usize = 5;
+
+    fn from_board(
+        _: &twinbed_board::Peripheral,
+        index: u8,
+        irqs: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::new(index, irqs))
     }
 }
 

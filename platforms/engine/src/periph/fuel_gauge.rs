@@ -16,7 +16,7 @@
 //! # Registers (offsets from the base; 32-bit reads only)
 //! | offset | name | access | meaning |
 //! |---|---|---|---|
-//! | 0x00 | ID | RO | 0x4746_4254 ("TBFG"); 0 on QEMU |
+//! | 0x00 | ID | RO | [`ID`] ("TBFG"); 0 on QEMU |
 //! | 0x04 | STATUS | RO | bit 0 READY (always 1; 0 on QEMU), bit 1 LOW (state of charge below 100 ‰), bit 2 EMPTY (no charge left) |
 //! | 0x08 | VOLTAGE_MV | RO | cell voltage in mV: the board's voltage curve at the present state of charge |
 //! | 0x0C | SOC_PERMILLE | RO | state of charge, 0..=1000 ‰, rounded down |
@@ -34,74 +34,58 @@
 //! - The gauge is on the battery side: system reset and power cuts of the board leave its
 //!   counters and the AVG_CURRENT window alone.
 //!
+//! The offsets, ID and STATUS bits are the contract's ([`twinbed_contract::fuel_gauge`]),
+//! which the firmware's driver uses too.
+//!
 //! Not modelled: temperature, charging, ageing (full-charge capacity = design capacity), the
 //! cell's internal resistance (the voltage is the open-circuit voltage, whatever the load),
 //! alerts and interrupts, configuration registers. Writes are guest errors (logged, ignored);
 //! so are byte and halfword accesses.
 
-use super::{bad_read, bad_write, Ctx, Device, Size};
+use super::regs::{self, RegFile, Registers};
+use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, Size};
 use serde::{Deserialize, Serialize};
-
-/// The ID register's value ("TBFG" in little-endian bytes).
-pub const ID: u32 = 0x4746_4254;
-
-/// Register offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reg {
-    /// Identification: "TBFG".
-    Id = 0x00,
-    /// READY, LOW, EMPTY.
-    Status = 0x04,
-    /// Cell voltage, mV.
-    VoltageMv = 0x08,
-    /// State of charge, ‰.
-    SocPermille = 0x0c,
-    /// Current now, µA.
-    CurrentUa = 0x10,
-    /// Average current since the previous read, µA.
-    AvgCurrentUa = 0x14,
-    /// Coulomb counter, µAh.
-    ChargeUsedUah = 0x18,
-    /// Coulomb counter, nAh, low word (latches the high word).
-    ChargeUsedNahLo = 0x1c,
-    /// Coulomb counter, nAh, high word (latched).
-    ChargeUsedNahHi = 0x20,
-    /// Design capacity, µAh.
-    CapacityUah = 0x24,
-}
-
-impl Reg {
-    /// The register at `offset`, if there is one.
-    pub fn at(offset: u32) -> Option<Reg> {
-        use Reg::*;
-        [
-            Id,
-            Status,
-            VoltageMv,
-            SocPermille,
-            CurrentUa,
-            AvgCurrentUa,
-            ChargeUsedUah,
-            ChargeUsedNahLo,
-            ChargeUsedNahHi,
-            CapacityUah,
-        ]
-        .into_iter()
-        .find(|r| *r as u32 == offset)
-    }
-}
+use twinbed_contract::fuel_gauge::reg;
 
 /// STATUS bits.
-pub mod status {
-    /// The gauge is there and running (reads 0 on QEMU, like every register).
-    pub const READY: u32 = 1 << 0;
-    /// State of charge below [`LOW_PERMILLE`].
-    pub const LOW: u32 = 1 << 1;
-    /// No charge left.
-    pub const EMPTY: u32 = 1 << 2;
-    /// STATUS.LOW is set below this state of charge (‰), the 10 % a BQ27441 flags by default.
-    pub const LOW_PERMILLE: u32 = 100;
+pub use twinbed_contract::fuel_gauge::status;
+/// The ID register's value ("TBFG" in little-endian bytes).
+pub use twinbed_contract::fuel_gauge::ID;
+
+crate::registers! {
+    /// The gauge's registers (all read-only).
+    pub enum Reg for "fuel-gauge", Word {
+        /// Identification: "TBFG".
+        #[doc(alias = "ID")]
+        Id = reg::ID, RO, reset = ID;
+        /// READY, LOW, EMPTY.
+        #[doc(alias = "STATUS")]
+        Status = reg::STATUS, RO;
+        /// Cell voltage, mV.
+        #[doc(alias = "VOLTAGE_MV")]
+        VoltageMv = reg::VOLTAGE_MV, RO;
+        /// State of charge, ‰.
+        #[doc(alias = "SOC_PERMILLE")]
+        SocPermille = reg::SOC_PERMILLE, RO;
+        /// Current now, µA.
+        #[doc(alias = "CURRENT_UA")]
+        CurrentUa = reg::CURRENT_UA, RO;
+        /// Average current since the previous read, µA.
+        #[doc(alias = "AVG_CURRENT_UA")]
+        AvgCurrentUa = reg::AVG_CURRENT_UA, RO;
+        /// Coulomb counter, µAh.
+        #[doc(alias = "CHARGE_USED_UAH")]
+        ChargeUsedUah = reg::CHARGE_USED_UAH, RO;
+        /// Coulomb counter, nAh, low word (latches the high word).
+        #[doc(alias = "CHARGE_USED_NAH_LO")]
+        ChargeUsedNahLo = reg::CHARGE_USED_NAH_LO, RO;
+        /// Coulomb counter, nAh, high word (latched).
+        #[doc(alias = "CHARGE_USED_NAH_HI")]
+        ChargeUsedNahHi = reg::CHARGE_USED_NAH_HI, RO;
+        /// Design capacity, µAh.
+        #[doc(alias = "CAPACITY_UAH")]
+        CapacityUah = reg::CAPACITY_UAH, RO;
+    }
 }
 
 /// The battery and the board's consumption at one virtual time, as the machine computes them.
@@ -144,6 +128,8 @@ pub struct FuelGauge {
     window: (u64, u128),
     /// CHARGE_USED_NAH_HI as latched by the last CHARGE_USED_NAH_LO read.
     nah_hi: u32,
+    /// ID (the only stored register: the others show the reading).
+    regs: RegFile<Reg>,
 }
 
 impl FuelGauge {
@@ -190,43 +176,71 @@ impl FuelGauge {
     }
 }
 
-impl Device for FuelGauge {
-    fn read(&mut self, offset: u32, size: Size, _ctx: &mut Ctx<'_>) -> u32 {
-        if size != Size::Word {
-            bad_read("fuel-gauge", offset, size);
-            return 0;
-        }
+impl Registers for FuelGauge {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn read_reg(&mut self, reg: Reg, stored: u32, _: &mut Ctx<'_>) -> u32 {
         let r = self.reading;
         let sat = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-        match Reg::at(offset) {
-            Some(Reg::Id) => ID,
-            Some(Reg::Status) => self.status(),
-            Some(Reg::VoltageMv) => r.voltage_mv,
-            Some(Reg::SocPermille) => r.soc_ppm / 1000,
-            Some(Reg::CurrentUa) => sat(r.current_na / 1000),
-            Some(Reg::AvgCurrentUa) => self.take_average_ua(),
-            Some(Reg::ChargeUsedUah) => sat(r.charge_used_nah() / 1000),
-            Some(Reg::ChargeUsedNahLo) => {
+        match reg {
+            Reg::Id => stored,
+            Reg::Status => self.status(),
+            Reg::VoltageMv => r.voltage_mv,
+            Reg::SocPermille => r.soc_ppm / 1000,
+            Reg::CurrentUa => sat(r.current_na / 1000),
+            Reg::AvgCurrentUa => self.take_average_ua(),
+            Reg::ChargeUsedUah => sat(r.charge_used_nah() / 1000),
+            Reg::ChargeUsedNahLo => {
                 let nah = r.charge_used_nah();
                 self.nah_hi = (nah >> 32) as u32;
                 nah as u32
             }
-            Some(Reg::ChargeUsedNahHi) => self.nah_hi,
-            Some(Reg::CapacityUah) => sat(r.capacity_uah),
-            None => {
-                bad_read("fuel-gauge", offset, size);
-                0
-            }
+            Reg::ChargeUsedNahHi => self.nah_hi,
+            Reg::CapacityUah => sat(r.capacity_uah),
         }
     }
+}
 
-    fn write(&mut self, offset: u32, size: Size, value: u32, _ctx: &mut Ctx<'_>) {
-        // Every register is read-only.
-        bad_write("fuel-gauge", offset, size, value);
+impl Device for FuelGauge {
+    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+        regs::read(self, offset, size, ctx)
+    }
+
+    fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+        // Every register is read-only: a guest error, whatever the offset.
+        regs::write(self, offset, size, value, ctx);
     }
 
     fn reset(&mut self) {
         // Battery side: a system reset of the board leaves the gauge alone.
+    }
+
+    fn senses_battery(&self) -> bool {
+        true
+    }
+
+    fn observe_battery(&mut self, reading: GaugeReading) {
+        self.observe(reading);
+    }
+}
+
+impl FromBoard for FuelGauge {
+    const IRQ_OUTPUTS: usize = 0;
+
+    fn from_board(
+        p: &twinbed_board::Peripheral,
+        _: u8,
+        _: IrqOutputs,
+        board: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        if board.battery.is_none() || board.power.is_none() {
+            return Err(PeriphError::NoBattery { name: p.name.clone() });
+        }
+        Ok(Self::new())
     }
 }
 

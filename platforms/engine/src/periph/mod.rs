@@ -1,5 +1,6 @@
 //! Peripheral models: one file each, named after the datasheet block, each with a header that
-//! cites the manual (and QEMU's model where QEMU is the oracle) and lists what is not modelled.
+//! cites the manual (and QEMU's model where QEMU is the oracle), lists what is not modelled and
+//! the quirks reproduced, and gives the model's energy states if it draws current.
 //!
 //! # The contract every model follows
 //! - A model is plain data (`Clone + Send + Serialize + Deserialize`): a machine snapshot is a
@@ -11,11 +12,87 @@
 //!   `next_deadline()` says when it next needs `advance` (absolute cycle), so the machine can
 //!   skip idle time (WFI) straight to the earliest deadline. The machine calls `advance` before
 //!   every access to the model and whenever `now` reaches its deadline.
-//! - Registers are an enum of offsets; interrupt outputs change in one `update_irq()` per model
-//!   (pending && enabled), which sets the line level through `ctx.irq`.
+//! - Registers are declared once, in a [`registers!`](crate::registers) table ([`regs`]):
+//!   offset, access (RO/RW/W1C/W1S/WO), reset value, write mask, width rule. The shared code
+//!   decodes, stores, masks, clears W1C bits, checks sizes and logs guest errors; the model's
+//!   [`regs::Registers`] hooks hold only the side effects. Interrupt outputs change in one
+//!   `update_irq()` per model (pending && enabled), which sets the line level through `ctx.irq`.
 //! - Guest mistakes (bad offset, bad size, writing a read-only register) are logged with
 //!   `tracing` target `"guest"` and answered as the hardware would (usually RAZ/WI); never a
 //!   panic. Unimplemented features log with target `"unimp"`.
+//! - Whatever else the machine asks of a model goes through [`Device`] methods with defaults
+//!   ("not this kind of model"): the parts that draw current and their states
+//!   ([`Device::rails`], [`Device::rail_state`]), the memory a flash controller programs, a
+//!   UART's serial line, a battery or temperature sensor's input. A model implements the ones
+//!   it is; nothing outside its file names it.
+//!
+//! # How to add a model
+//! One file and one line in the registry. The smallest model, the MPS2 SCC
+//! ([`mps2_scc`]), as the worked example:
+//!
+//! 1. `periph/mps2_scc.rs`: the header (manual, QEMU oracle, quirks, what is not modelled), the
+//!    register table, the state, the side effects, and how the board file builds it:
+//!    ```ignore
+//!    crate::registers! {
+//!        /// The SCC's registers, with the AN385 image's reset values.
+//!        pub enum Reg for "mps2-scc", Any {
+//!            /// CFG_REG1: LEDs.
+//!            #[doc(alias = "CFG_REG1")]
+//!            Cfg1 = 0x004, RW, reset = 0;
+//!            /// CFG_REG4: board revision.
+//!            #[doc(alias = "CFG_REG4")]
+//!            Cfg4 = 0x010, RO, reset = 0x2;
+//!            /// SYS_CFGCTRL: START, WRITE, FUNCTION, DEVICE (START and the reserved bits are
+//!            /// not stored).
+//!            #[doc(alias = "SYS_CFGCTRL")]
+//!            CfgCtrl = 0x0a8, RW, reset = 0x0010_0000, mask = !(CFGCTRL_RES1 | CFGCTRL_RES2 | CFGCTRL_START);
+//!            // ... one line per register
+//!        }
+//!    }
+//!
+//!    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+//!    pub struct Mps2Scc { regs: RegFile<Reg>, oscclk: [u32; 3] }
+//!
+//!    impl Registers for Mps2Scc {
+//!        type Reg = Reg;
+//!        fn regs(&mut self) -> &mut RegFile<Reg> { &mut self.regs }
+//!        // Only the side effects: the table already stored the masked value.
+//!        fn write_reg(&mut self, reg: Reg, value: u32, _: &mut Ctx<'_>) {
+//!            if reg == Reg::CfgCtrl {
+//!                self.regs[Reg::CfgStat] = 0;
+//!                if value & CFGCTRL_START != 0 { self.cfg_transfer(); }
+//!            }
+//!        }
+//!    }
+//!
+//!    impl Device for Mps2Scc {
+//!        fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+//!            regs::read(self, offset, size, ctx)
+//!        }
+//!        fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+//!            regs::write(self, offset, size, value, ctx);
+//!        }
+//!        fn reset(&mut self) { *self = Self::an385(); }
+//!    }
+//!
+//!    impl FromBoard for Mps2Scc {
+//!        const IRQ_OUTPUTS: usize = 0;
+//!        fn from_board(_: &Peripheral, _: u8, _: IrqOutputs, _: &Board) -> Result<Self, PeriphError> {
+//!            Ok(Self::an385())
+//!        }
+//!    }
+//!    ```
+//!    Registers whose value the model computes (a counter, a FIFO) have no `reset`: the model
+//!    answers them in `read_reg` (see [`ota_feed`]). A model with a time base implements
+//!    `advance` and `next_deadline`; one that draws current, `rails` and `rail_state` (see
+//!    [`nor_flash`]).
+//! 2. The registry line in this file's `models!` (variant, file and type, the name board files
+//!    use), which declares the module and makes the model known to board files, snapshots and
+//!    the machine:
+//!    ```ignore
+//!    Scc(mps2_scc::Mps2Scc) = "mps2-scc";
+//!    ```
+//! 3. Tests in the file: a one-device `Ctx`, register writes, virtual time, assertions.
 
 use serde::{Deserialize, Serialize};
 
@@ -155,45 +232,128 @@ pub trait Device {
     /// Back to the power-on state (system reset). Models that keep contents across reset
     /// (flash) keep them.
     fn reset(&mut self);
+
+    // ---- What the machine, the energy accounts and the host may ask of any model. The
+    // ---- defaults say "not this kind of model"; a model implements only what it is.
+
+    /// Energy: the parts of this model that draw current, with their states' currents from
+    /// the board's `[power]` table (`name` is the model's board name). Default: none.
+    fn rails(&self, name: &str, power: &twinbed_board::Power) -> Vec<RailSpec> {
+        let _ = (name, power);
+        Vec::new()
+    }
+
+    /// Energy: the state of this model's rail `k` (in the order of [`Device::rails`]) after an
+    /// access or a reset at `rail.now`. Default: unchanged.
+    fn rail_state(&self, k: usize, rail: &RailView) -> RailState {
+        let _ = k;
+        rail.unchanged()
+    }
+
+    /// Flash: the memory this model programs, as (base, size), if it is a flash controller:
+    /// that memory keeps its contents across power cycles.
+    fn flash_region(&self) -> Option<(u32, u32)> {
+        None
+    }
+
+    /// Flash: operations started since the machine was built (0 for other models).
+    fn flash_ops(&self) -> u32 {
+        0
+    }
+
+    /// Flash: the controller side the machine drives (applying completed operations to memory,
+    /// tearing one at a power cut), if this model is a flash controller.
+    fn flash_controller(&mut self) -> Option<&mut dyn FlashController> {
+        None
+    }
+
+    /// Serial: the number of the serial port this model is (a UART), if it is one.
+    fn serial_port(&self) -> Option<u8> {
+        None
+    }
+
+    /// Serial: a byte arriving on the line from outside the machine (a modem, a console).
+    fn serial_rx(&mut self, byte: u8, ctx: &mut Ctx<'_>) {
+        let _ = (byte, ctx);
+    }
+
+    /// Sensors: whether the model shows the battery (the machine then calls
+    /// [`Device::observe_battery`] right before every access).
+    fn senses_battery(&self) -> bool {
+        false
+    }
+
+    /// Sensors: the battery and the board's consumption at the time of the coming access.
+    fn observe_battery(&mut self, reading: GaugeReading) {
+        let _ = reading;
+    }
+
+    /// Sensors: sets the temperature (milli-°C) of the sensor named `device` (a board
+    /// `[[device]]`) if this model holds it; false if not, or if the value is out of the
+    /// sensor's range (it is then unchanged).
+    fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
+        let _ = (device, milli_c);
+        false
+    }
+}
+
+/// What the machine does with a flash controller besides its registers: the memory the
+/// controller programs is the machine's, so the machine applies (or tears) its operations.
+pub trait FlashController {
+    /// Completed operations, for the machine to apply to memory (in order).
+    fn take_done(&mut self) -> Vec<nor_flash::FlashOp>;
+    /// Reports a program that tried to set bits (the machine knows the old contents).
+    fn flag_program_error(&mut self);
+    /// Power cut: the operation in flight (if any) stops half way; returned so the machine can
+    /// tear the memory it touched. The controller forgets it.
+    fn cut(&mut self) -> Option<nor_flash::FlashOp>;
+}
+
+/// How the registry builds a model from its board-file entry.
+pub trait FromBoard: Device + Sized {
+    /// Interrupt outputs the model has (a board file may wire up to this many).
+    const IRQ_OUTPUTS: usize;
+
+    /// The model for board peripheral `p`, instance `index` of its model on the board (UART n
+    /// tags its output with `OutputSource::Uart(n)`), its outputs wired as `irqs`.
+    fn from_board(
+        p: &twinbed_board::Peripheral,
+        index: u8,
+        irqs: IrqOutputs,
+        board: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError>;
+}
+
+/// A model type of the registry: how to find it inside a [`Model`].
+pub trait Listed: Sized {
+    /// The model, if `m` is one of these.
+    fn of(m: &Model) -> Option<&Self>;
+    /// The model, if `m` is one of these.
+    fn of_mut(m: &mut Model) -> Option<&mut Self>;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Models, shared helpers, and the board-file constructor (added with the mps2-an385 models).
+// Models, shared helpers, and the board-file constructor.
 // ---------------------------------------------------------------------------------------------
 
-pub mod cmsdk_dualtimer;
-pub mod cmsdk_gpio;
-pub mod cmsdk_timer;
-pub mod cmsdk_uart;
-pub mod fuel_gauge;
-pub mod mps2_fpgaio;
-pub mod mps2_scc;
-pub mod nor_flash;
-pub mod ota_feed;
 mod ptimer;
-pub mod sbcon_i2c;
+pub mod rails;
+pub mod regs;
 pub mod tmp105;
-pub mod unimplemented;
+#[macro_use]
+mod registry;
 
-pub use cmsdk_dualtimer::CmsdkDualTimer;
-pub use cmsdk_gpio::CmsdkGpio;
-pub use cmsdk_timer::CmsdkTimer;
-pub use cmsdk_uart::CmsdkUart;
-pub use fuel_gauge::FuelGauge;
-pub use mps2_fpgaio::Mps2FpgaIo;
-pub use mps2_scc::Mps2Scc;
-pub use nor_flash::NorFlash;
-pub use ota_feed::OtaFeed;
-pub use sbcon_i2c::{I2cDevice, SbConI2c};
+pub use fuel_gauge::GaugeReading;
+pub use rails::{RailKind, RailSpec, RailState, RailView};
+pub use sbcon_i2c::I2cDevice;
 pub use tmp105::Tmp105;
-pub use unimplemented::Unimplemented;
 
 /// A model's interrupt outputs and the NVIC lines they drive.
 ///
 /// Outputs that share a line are ORed (QEMU wires e.g. a UART's TX and RX overrun outputs to
 /// one line through an OR gate). A line is only written when the OR of this model's outputs on
-/// it changes, so a line shared with *another* model (the UART 0-2 overrun line of mps2-an385)
-/// is only approximately an OR: whichever model changes last sets it.
+/// it changes; a line shared with *another* model (the UART 0-2 overrun line of mps2-an385) is
+/// the OR of both, because [`IrqLines`] keeps each model's level apart.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IrqOutputs {
     /// NVIC line of output i, `None` when not connected.
@@ -253,16 +413,6 @@ pub(crate) fn bad_write(model: &str, offset: u32, size: Size, value: u32) {
         target: "guest",
         "{model}: write of 0x{value:x} to bad or read-only offset 0x{offset:03x} ({size:?})"
     );
-}
-
-/// The CoreSight-style peripheral/component ID block at 0xFD0..0xFFC of the CMSDK APB
-/// peripherals: PID4..PID7, PID0..PID3, CID0..CID3, one byte per word.
-pub(crate) fn cmsdk_id(offset: u32, ids: &[u8; 12]) -> Option<u32> {
-    if (0xfd0..=0xffc).contains(&offset) && offset.is_multiple_of(4) {
-        ids.get(((offset - 0xfd0) / 4) as usize).map(|&b| u32::from(b))
-    } else {
-        None
-    }
 }
 
 /// Why the board's peripherals could not be built, or a model could not be driven as asked.
@@ -358,187 +508,62 @@ pub enum PeriphError {
     },
 }
 
-/// One peripheral model of a board, by kind. Plain data: a snapshot is a clone.
-// The flash controller (its row buffer and a row in flight) is the large one; a board has a
-// few dozen models, so boxing it would save little.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum Model {
+// The registry: one line per model (variant, its file and type, the name board files use), then
+// the names that get a RAZ/WI stand-in. `Model::KNOWN` lists them in this order.
+models! {
     /// CMSDK APB UART.
-    Uart(CmsdkUart),
+    Uart(cmsdk_uart::CmsdkUart) = "cmsdk-apb-uart";
     /// CMSDK APB timer.
-    Timer(CmsdkTimer),
+    Timer(cmsdk_timer::CmsdkTimer) = "cmsdk-apb-timer";
     /// CMSDK APB dual timer.
-    DualTimer(CmsdkDualTimer),
+    DualTimer(cmsdk_dualtimer::CmsdkDualTimer) = "cmsdk-apb-dualtimer";
     /// CMSDK AHB GPIO.
-    Gpio(CmsdkGpio),
+    Gpio(cmsdk_gpio::CmsdkGpio) = "cmsdk-ahb-gpio";
     /// MPS2 FPGA system control and I/O.
-    FpgaIo(Mps2FpgaIo),
+    FpgaIo(mps2_fpgaio::Mps2FpgaIo) = "mps2-fpgaio";
     /// MPS2 serial configuration controller.
-    Scc(Mps2Scc),
+    Scc(mps2_scc::Mps2Scc) = "mps2-scc";
     /// SBCon bit-banged I2C controller with its bus devices.
-    I2c(SbConI2c),
+    I2c(sbcon_i2c::SbConI2c) = "sbcon-i2c";
     /// RAZ/WI region (QEMU's unimplemented-device), also standing in for unmodelled devices.
-    Unimplemented(Unimplemented),
+    Unimplemented(unimplemented::Unimplemented) = "unimplemented";
     /// twinbed's NOR flash controller.
-    NorFlash(NorFlash),
+    NorFlash(nor_flash::NorFlash) = "twinbed-nor-flash";
     /// twinbed's OTA feed (the host-side update channel).
-    OtaFeed(OtaFeed),
+    OtaFeed(ota_feed::OtaFeed) = "twinbed-ota-feed";
     /// twinbed's fuel gauge (the battery, as the machine's energy accounting sees it).
-    FuelGauge(FuelGauge),
+    FuelGauge(fuel_gauge::FuelGauge) = "twinbed-fuel-gauge";
+
+    // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
+    _ = "cmsdk-apb-watchdog", irqs = 1;
+    _ = "pl022", irqs = 1;
+    _ = "lan9118", irqs = 1;
 }
 
 impl Model {
-    /// The model names a board file may use, with the number of interrupt outputs of each.
-    pub const KNOWN: &'static [(&'static str, usize)] = &[
-        ("cmsdk-apb-uart", 5),
-        ("cmsdk-apb-timer", 1),
-        ("cmsdk-apb-dualtimer", 3),
-        ("cmsdk-ahb-gpio", 17),
-        ("mps2-fpgaio", 0),
-        ("mps2-scc", 0),
-        ("sbcon-i2c", 0),
-        ("unimplemented", 0),
-        ("twinbed-nor-flash", 1),
-        ("twinbed-ota-feed", 0),
-        ("twinbed-fuel-gauge", 0),
-        // Devices QEMU models that the engine does not (yet): RAZ/WI stand-ins that log once.
-        ("cmsdk-apb-watchdog", 1),
-        ("pl022", 1),
-        ("lan9118", 1),
-    ];
+    /// The model inside, if it is a `T` (e.g. `model.get::<CmsdkUart>()`).
+    pub fn get<T: Listed>(&self) -> Option<&T> {
+        T::of(self)
+    }
 
-    /// Builds the model a board file names. `index` numbers the instances of one model on the
-    /// board (UART n tags its output with `OutputSource::Uart(n)`).
-    pub fn from_board(
-        p: &twinbed_board::Peripheral,
-        index: u8,
-        board: &twinbed_board::Board,
-    ) -> Result<Model, PeriphError> {
-        let Some(&(_, outputs)) = Self::KNOWN.iter().find(|(m, _)| *m == p.model) else {
-            return Err(PeriphError::UnknownModel {
-                name: p.name.clone(),
-                model: p.model.clone(),
-                known: Self::KNOWN.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", "),
-            });
-        };
-        if p.irqs.len() > outputs {
-            return Err(PeriphError::TooManyIrqs {
-                name: p.name.clone(),
-                model: p.model.clone(),
-                outputs,
-                given: p.irqs.len(),
-            });
-        }
-        let irqs = IrqOutputs::new(&p.irqs);
-        Ok(match p.model.as_str() {
-            "cmsdk-apb-uart" => Model::Uart(CmsdkUart::new(index, irqs)),
-            "cmsdk-apb-timer" => Model::Timer(CmsdkTimer::new(irqs)),
-            "cmsdk-apb-dualtimer" => Model::DualTimer(CmsdkDualTimer::new(irqs)),
-            "cmsdk-ahb-gpio" => Model::Gpio(CmsdkGpio::new(irqs)),
-            "mps2-fpgaio" => Model::FpgaIo(Mps2FpgaIo::new()),
-            "mps2-scc" => Model::Scc(Mps2Scc::an385()),
-            "sbcon-i2c" => Model::I2c(SbConI2c::new()),
-            "unimplemented" => Model::Unimplemented(Unimplemented::new(&p.name, p.window())),
-            "twinbed-ota-feed" => Model::OtaFeed(OtaFeed::new()),
-            "twinbed-fuel-gauge" => {
-                if board.battery.is_none() || board.power.is_none() {
-                    return Err(PeriphError::NoBattery { name: p.name.clone() });
-                }
-                Model::FuelGauge(FuelGauge::new())
-            }
-            "twinbed-nor-flash" => {
-                let region = p.memory.as_deref().and_then(|m| board.memory.iter().find(|r| r.name == m));
-                let Some(region) = region else {
-                    return Err(PeriphError::NoFlashMemory { name: p.name.clone() });
-                };
-                Model::NorFlash(NorFlash::new(region.base, region.size, irqs))
-            }
-            other => Model::Unimplemented(Unimplemented::stand_in(&p.name, p.window(), other)),
-        })
+    /// The model inside, if it is a `T` (e.g. `model.get_mut::<OtaFeed>()`).
+    pub fn get_mut<T: Listed>(&mut self) -> Option<&mut T> {
+        T::of_mut(self)
     }
 
     /// The I2C controller, if this is one.
     pub fn as_i2c_mut(&mut self) -> Option<&mut SbConI2c> {
-        match self {
-            Model::I2c(i) => Some(i),
-            _ => None,
-        }
-    }
-
-    /// Sets the temperature (milli-°C) of the TMP105 named `device` if it sits on this I2C
-    /// controller. False if there is no such sensor here, or if the value is outside the range
-    /// QEMU accepts (-128000..128000; the temperature is then unchanged, as in QEMU).
-    pub fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
-        self.as_i2c_mut()
-            .and_then(|i2c| i2c.tmp105_mut(device))
-            .is_some_and(|t| t.set_temperature(milli_c).is_ok())
+        self.get_mut()
     }
 
     /// The UART, if this is one.
     pub fn as_uart_mut(&mut self) -> Option<&mut CmsdkUart> {
-        match self {
-            Model::Uart(u) => Some(u),
-            _ => None,
-        }
-    }
-
-    fn dev(&mut self) -> &mut dyn Device {
-        match self {
-            Model::Uart(d) => d,
-            Model::Timer(d) => d,
-            Model::DualTimer(d) => d,
-            Model::Gpio(d) => d,
-            Model::FpgaIo(d) => d,
-            Model::Scc(d) => d,
-            Model::I2c(d) => d,
-            Model::Unimplemented(d) => d,
-            Model::NorFlash(d) => d,
-            Model::OtaFeed(d) => d,
-            Model::FuelGauge(d) => d,
-        }
+        self.get_mut()
     }
 
     /// The flash controller, if this is one.
-    pub fn as_flash_mut(&mut self) -> Option<&mut NorFlash> {
-        match self {
-            Model::NorFlash(f) => Some(f),
-            _ => None,
-        }
-    }
-}
-
-impl Device for Model {
-    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        self.dev().read(offset, size, ctx)
-    }
-
-    fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-        self.dev().write(offset, size, value, ctx)
-    }
-
-    fn advance(&mut self, ctx: &mut Ctx<'_>) {
-        self.dev().advance(ctx)
-    }
-
-    fn next_deadline(&self) -> Option<u64> {
-        match self {
-            Model::Uart(d) => d.next_deadline(),
-            Model::Timer(d) => d.next_deadline(),
-            Model::DualTimer(d) => d.next_deadline(),
-            Model::Gpio(d) => d.next_deadline(),
-            Model::FpgaIo(d) => d.next_deadline(),
-            Model::Scc(d) => d.next_deadline(),
-            Model::I2c(d) => d.next_deadline(),
-            Model::Unimplemented(d) => d.next_deadline(),
-            Model::NorFlash(d) => d.next_deadline(),
-            Model::OtaFeed(d) => d.next_deadline(),
-            Model::FuelGauge(d) => d.next_deadline(),
-        }
-    }
-
-    fn reset(&mut self) {
-        self.dev().reset()
+    pub fn as_flash_mut(&mut self) -> Option<&mut dyn FlashController> {
+        self.flash_controller()
     }
 }
 

@@ -19,29 +19,38 @@
 //! Reset needs the time of reset, which `Device::reset` does not get: the model marks its time
 //! base as pending and asks for `advance` at once (`next_deadline` = 0), which stamps `ctx.now`.
 
-use super::{bad_read, bad_write, truncate, Ctx, Device, Size};
+use super::regs::{self, RegFile, Registers};
+use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, Size};
 use serde::{Deserialize, Serialize};
 
-/// Register offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reg {
-    /// User LEDs, one bit each.
-    Led0 = 0x00,
-    /// User buttons (read 0).
-    Button = 0x08,
-    /// 1 Hz up-counter.
-    Clk1Hz = 0x10,
-    /// 100 Hz up-counter.
-    Clk100Hz = 0x14,
-    /// Increments each time PSCNTR wraps.
-    Counter = 0x18,
-    /// Reload value of PSCNTR.
-    Prescale = 0x1c,
-    /// Prescale down-counter.
-    PsCntr = 0x20,
-    /// Miscellaneous control (SPI chip selects, CLCD): reads back.
-    Misc = 0x4c,
+crate::registers! {
+    /// The block's registers.
+    pub enum Reg for "mps2-fpgaio", Any {
+        /// User LEDs, one bit each.
+        #[doc(alias = "LED0")]
+        Led0 = 0x00, RW, reset = 0, mask = (1 << NUM_LEDS) - 1;
+        /// User buttons (read 0: not modelled).
+        #[doc(alias = "BUTTON")]
+        Button = 0x08, RO, reset = 0;
+        /// 1 Hz up-counter.
+        #[doc(alias = "CLK1HZ")]
+        Clk1Hz = 0x10, RW;
+        /// 100 Hz up-counter.
+        #[doc(alias = "CLK100HZ")]
+        Clk100Hz = 0x14, RW;
+        /// Increments each time PSCNTR wraps.
+        #[doc(alias = "COUNTER")]
+        Counter = 0x18, RW;
+        /// Reload value of PSCNTR.
+        #[doc(alias = "PRESCALE")]
+        Prescale = 0x1c, RW;
+        /// Prescale down-counter.
+        #[doc(alias = "PSCNTR")]
+        PsCntr = 0x20, RW;
+        /// Miscellaneous control (SPI chip selects, CLCD): reads back.
+        #[doc(alias = "MISC")]
+        Misc = 0x4c, RW, reset = 0;
+    }
 }
 
 const NUM_LEDS: u32 = 2;
@@ -51,9 +60,10 @@ const PRESCALE_CLK: u64 = 25_000_000;
 /// The FPGAIO block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mps2FpgaIo {
-    led0: u32,
+    /// LED0, BUTTON, MISC.
+    regs: RegFile<Reg>,
+    /// PRESCALE (the counters are resynchronised with the old value before it changes).
     prescale: u32,
-    misc: u32,
     /// Cycle at which CLK1HZ would have read 0 (may be "negative" after a write).
     clk1hz_origin: i128,
     /// Cycle at which CLK100HZ would have read 0.
@@ -76,9 +86,8 @@ impl Mps2FpgaIo {
     /// The block at power-on (time base at cycle 0).
     pub fn new() -> Self {
         Self {
-            led0: 0,
+            regs: RegFile::new(),
             prescale: 0,
-            misc: 0,
             clk1hz_origin: 0,
             clk100hz_origin: 0,
             counter: 0,
@@ -90,7 +99,7 @@ impl Mps2FpgaIo {
 
     /// The user LEDs (bit n = LED n lit).
     pub fn leds(&self) -> u32 {
-        self.led0
+        self.regs[Reg::Led0]
     }
 
     fn stamp(&mut self, now: u64) {
@@ -138,56 +147,63 @@ impl Mps2FpgaIo {
     }
 }
 
-impl Device for Mps2FpgaIo {
-    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        self.stamp(ctx.now);
-        let v = match offset {
-            0x00 => self.led0,
-            0x08 => 0,
-            0x10 => Self::clk_count(ctx.now, self.clk1hz_origin, 1, ctx.clock_hz),
-            0x14 => Self::clk_count(ctx.now, self.clk100hz_origin, 100, ctx.clock_hz),
-            0x18 => {
+impl Registers for Mps2FpgaIo {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn read_reg(&mut self, reg: Reg, stored: u32, ctx: &mut Ctx<'_>) -> u32 {
+        match reg {
+            Reg::Clk1Hz => Self::clk_count(ctx.now, self.clk1hz_origin, 1, ctx.clock_hz),
+            Reg::Clk100Hz => Self::clk_count(ctx.now, self.clk100hz_origin, 100, ctx.clock_hz),
+            Reg::Counter => {
                 self.resync(ctx.now, ctx.clock_hz);
                 self.counter
             }
-            0x1c => self.prescale,
-            0x20 => {
+            Reg::Prescale => self.prescale,
+            Reg::PsCntr => {
                 self.resync(ctx.now, ctx.clock_hz);
                 self.pscntr
             }
-            0x4c => self.misc,
-            _ => {
-                bad_read("mps2-fpgaio", offset, size);
-                0
+            Reg::Led0 | Reg::Button | Reg::Misc => stored,
+        }
+    }
+
+    fn write_reg(&mut self, reg: Reg, value: u32, ctx: &mut Ctx<'_>) {
+        match reg {
+            Reg::Clk1Hz => self.clk1hz_origin = Self::clk_origin(ctx.now, value, 1, ctx.clock_hz),
+            Reg::Clk100Hz => self.clk100hz_origin = Self::clk_origin(ctx.now, value, 100, ctx.clock_hz),
+            Reg::Counter => {
+                self.resync(ctx.now, ctx.clock_hz);
+                self.counter = value;
             }
-        };
-        truncate(v, size)
+            Reg::Prescale => {
+                self.resync(ctx.now, ctx.clock_hz);
+                self.prescale = value;
+            }
+            Reg::PsCntr => {
+                self.resync(ctx.now, ctx.clock_hz);
+                self.pscntr = value;
+            }
+            Reg::Misc => {
+                tracing::debug!(target: "unimp", "mps2-fpgaio: MISC control bits (0x{value:x}) have no effect");
+            }
+            Reg::Led0 | Reg::Button => {}
+        }
+    }
+}
+
+impl Device for Mps2FpgaIo {
+    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+        self.stamp(ctx.now);
+        regs::read(self, offset, size, ctx)
     }
 
     fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
         self.stamp(ctx.now);
-        match offset {
-            0x00 => self.led0 = value & ((1 << NUM_LEDS) - 1),
-            0x10 => self.clk1hz_origin = Self::clk_origin(ctx.now, value, 1, ctx.clock_hz),
-            0x14 => self.clk100hz_origin = Self::clk_origin(ctx.now, value, 100, ctx.clock_hz),
-            0x18 => {
-                self.resync(ctx.now, ctx.clock_hz);
-                self.counter = value;
-            }
-            0x1c => {
-                self.resync(ctx.now, ctx.clock_hz);
-                self.prescale = value;
-            }
-            0x20 => {
-                self.resync(ctx.now, ctx.clock_hz);
-                self.pscntr = value;
-            }
-            0x4c => {
-                tracing::debug!(target: "unimp", "mps2-fpgaio: MISC control bits (0x{value:x}) have no effect");
-                self.misc = value;
-            }
-            _ => bad_write("mps2-fpgaio", offset, size, value),
-        }
+        regs::write(self, offset, size, value, ctx);
     }
 
     fn advance(&mut self, ctx: &mut Ctx<'_>) {
@@ -200,6 +216,19 @@ impl Device for Mps2FpgaIo {
 
     fn reset(&mut self) {
         *self = Self { epoch_pending: true, ..Self::new() };
+    }
+}
+
+impl FromBoard for Mps2FpgaIo {
+    const IRQ_OUTPUTS: usize = 0;
+
+    fn from_board(
+        _: &twinbed_board::Peripheral,
+        _: u8,
+        _: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::new())
     }
 }
 

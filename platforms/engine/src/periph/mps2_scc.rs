@@ -20,35 +20,48 @@
 //! Not modelled (QEMU neither, on this board): CFG_REG0's remap of the block RAM (QEMU does not
 //! wire the remap output on mps2-an385), the LEDs of CFG_REG1 beyond reading back.
 
-use super::{bad_read, bad_write, truncate, Ctx, Device, Size};
+use super::regs::{self, RegFile, Registers};
+use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, Size};
 use serde::{Deserialize, Serialize};
 
-/// Register offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reg {
-    /// CFG_REG0: remap control.
-    Cfg0 = 0x000,
-    /// CFG_REG1: LEDs.
-    Cfg1 = 0x004,
-    /// CFG_REG3: DIP switches (read 0).
-    Cfg3 = 0x00c,
-    /// CFG_REG4: board revision.
-    Cfg4 = 0x010,
-    /// SYS_CFGDATA_RTN: data read by a configuration transfer.
-    CfgDataRtn = 0x0a0,
-    /// SYS_CFGDATA_OUT: data for a configuration write.
-    CfgDataOut = 0x0a4,
-    /// SYS_CFGCTRL: START, WRITE, FUNCTION, DEVICE of a configuration transfer.
-    CfgCtrl = 0x0a8,
-    /// SYS_CFGSTAT: DONE, ERROR.
-    CfgStat = 0x0ac,
-    /// DLL lock status and mask.
-    Dll = 0x100,
-    /// Application note IP variant and revision.
-    Aid = 0xff8,
-    /// SCC ID.
-    Id = 0xffc,
+crate::registers! {
+    /// The SCC's registers, with the AN385 image's reset values.
+    pub enum Reg for "mps2-scc", Any {
+        /// CFG_REG0: remap control.
+        #[doc(alias = "CFG_REG0")]
+        Cfg0 = 0x000, RW, reset = 0;
+        /// CFG_REG1: LEDs.
+        #[doc(alias = "CFG_REG1")]
+        Cfg1 = 0x004, RW, reset = 0;
+        /// CFG_REG3: DIP switches (read 0).
+        #[doc(alias = "CFG_REG3")]
+        Cfg3 = 0x00c, RO, reset = 0;
+        /// CFG_REG4: board revision.
+        #[doc(alias = "CFG_REG4")]
+        Cfg4 = 0x010, RO, reset = 0x2;
+        /// SYS_CFGDATA_RTN: data read by a configuration transfer.
+        #[doc(alias = "SYS_CFGDATA_RTN")]
+        CfgDataRtn = 0x0a0, RO, reset = 0;
+        /// SYS_CFGDATA_OUT: data for a configuration write.
+        #[doc(alias = "SYS_CFGDATA_OUT")]
+        CfgDataOut = 0x0a4, RW, reset = 0;
+        /// SYS_CFGCTRL: START, WRITE, FUNCTION, DEVICE of a configuration transfer (START and
+        /// the reserved bits are not stored).
+        #[doc(alias = "SYS_CFGCTRL")]
+        CfgCtrl = 0x0a8, RW, reset = 0x0010_0000, mask = !(CFGCTRL_RES1 | CFGCTRL_RES2 | CFGCTRL_START);
+        /// SYS_CFGSTAT: DONE, ERROR.
+        #[doc(alias = "SYS_CFGSTAT")]
+        CfgStat = 0x0ac, RO, reset = 0;
+        /// DLL lock status (all locked) and the writable lock mask (bits 31:24).
+        #[doc(alias = "DLL")]
+        Dll = 0x100, RW, reset = 0xffff_0001, mask = 0xff00_0000;
+        /// Application note IP variant and revision.
+        #[doc(alias = "AID")]
+        Aid = 0xff8, RO, reset = 0x0020_0008;
+        /// SCC ID.
+        #[doc(alias = "ID")]
+        Id = 0xffc, RO, reset = 0x4104_3850;
+    }
 }
 
 const CFGCTRL_START: u32 = 1 << 31;
@@ -63,53 +76,51 @@ const OSCCLK_RESET: [u32; 3] = [50_000_000, 24_576_000, 25_000_000];
 /// The SCC.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mps2Scc {
-    cfg0: u32,
-    cfg1: u32,
-    cfg4: u32,
-    cfgdata_rtn: u32,
-    cfgdata_out: u32,
-    cfgctrl: u32,
-    cfgstat: u32,
-    dll: u32,
-    aid: u32,
-    id: u32,
+    regs: RegFile<Reg>,
     oscclk: [u32; 3],
 }
 
 impl Mps2Scc {
     /// The SCC of the AN385 image, in its reset state.
     pub fn an385() -> Self {
-        Self {
-            cfg0: 0,
-            cfg1: 0,
-            cfg4: 0x2,
-            cfgdata_rtn: 0,
-            cfgdata_out: 0,
-            cfgctrl: 0x0010_0000,
-            cfgstat: 0,
-            dll: 0xffff_0001,
-            aid: 0x0020_0008,
-            id: 0x4104_3850,
-            oscclk: OSCCLK_RESET,
-        }
+        Self { regs: RegFile::new(), oscclk: OSCCLK_RESET }
     }
 
     /// The user LEDs driven by CFG_REG1.
     pub fn leds(&self) -> u32 {
-        self.cfg1
+        self.regs[Reg::Cfg1]
     }
 
     fn cfg_transfer(&mut self) {
-        let device = (self.cfgctrl & 0xfff) as usize;
-        let function = (self.cfgctrl >> 20) & 0x3f;
-        self.cfgstat = CFGSTAT_DONE;
+        let cfgctrl = self.regs[Reg::CfgCtrl];
+        let device = (cfgctrl & 0xfff) as usize;
+        let function = (cfgctrl >> 20) & 0x3f;
+        self.regs[Reg::CfgStat] = CFGSTAT_DONE;
         let slot = if function == 1 { self.oscclk.get_mut(device) } else { None };
         match slot {
-            Some(clk) if self.cfgctrl & CFGCTRL_WRITE != 0 => *clk = self.cfgdata_out,
-            Some(clk) => self.cfgdata_rtn = *clk,
+            Some(clk) if cfgctrl & CFGCTRL_WRITE != 0 => *clk = self.regs[Reg::CfgDataOut],
+            Some(clk) => self.regs[Reg::CfgDataRtn] = *clk,
             None => {
                 tracing::warn!(target: "guest", "mps2-scc: config transfer to bad function {function} device {device}");
-                self.cfgstat |= CFGSTAT_ERROR;
+                self.regs[Reg::CfgStat] |= CFGSTAT_ERROR;
+            }
+        }
+    }
+}
+
+impl Registers for Mps2Scc {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn write_reg(&mut self, reg: Reg, value: u32, _: &mut Ctx<'_>) {
+        if reg == Reg::CfgCtrl {
+            // A write clears SYS_CFGSTAT; with START the transfer completes at once.
+            self.regs[Reg::CfgStat] = 0;
+            if value & CFGCTRL_START != 0 {
+                self.cfg_transfer();
             }
         }
     }
@@ -117,47 +128,28 @@ impl Mps2Scc {
 
 impl Device for Mps2Scc {
     fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        let _ = ctx;
-        let v = match offset {
-            0x000 => self.cfg0,
-            0x004 => self.cfg1,
-            0x00c => 0,
-            0x010 => self.cfg4,
-            0x0a0 => self.cfgdata_rtn,
-            0x0a4 => self.cfgdata_out,
-            0x0a8 => self.cfgctrl,
-            0x0ac => self.cfgstat,
-            0x100 => self.dll,
-            0xff8 => self.aid,
-            0xffc => self.id,
-            _ => {
-                bad_read("mps2-scc", offset, size);
-                0
-            }
-        };
-        truncate(v, size)
+        regs::read(self, offset, size, ctx)
     }
 
     fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-        let _ = ctx;
-        match offset {
-            0x000 => self.cfg0 = value,
-            0x004 => self.cfg1 = value,
-            0x0a4 => self.cfgdata_out = value,
-            0x0a8 => {
-                self.cfgstat = 0;
-                self.cfgctrl = value & !(CFGCTRL_RES1 | CFGCTRL_RES2 | CFGCTRL_START);
-                if value & CFGCTRL_START != 0 {
-                    self.cfg_transfer();
-                }
-            }
-            0x100 => self.dll = (self.dll & 0x00ff_ffff) | (value & 0xff00_0000),
-            _ => bad_write("mps2-scc", offset, size, value),
-        }
+        regs::write(self, offset, size, value, ctx);
     }
 
     fn reset(&mut self) {
         *self = Self::an385();
+    }
+}
+
+impl FromBoard for Mps2Scc {
+    const IRQ_OUTPUTS: usize = 0;
+
+    fn from_board(
+        _: &twinbed_board::Peripheral,
+        _: u8,
+        _: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::an385())
     }
 }
 

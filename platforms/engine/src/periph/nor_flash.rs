@@ -34,7 +34,7 @@
 //! # Registers (offsets from the base)
 //! | offset | name | access | meaning |
 //! |---|---|---|---|
-//! | 0x00 | ID | RO | 0x4C46_4254 ("TBFL"); 0 on QEMU |
+//! | 0x00 | ID | RO | [`ID`] ("TBFL"); 0 on QEMU |
 //! | 0x04 | STATUS | RO, W1C bits 1.. | bit 0 BUSY, 1 DONE, 2 ALIGN_ERR, 3 RANGE_ERR, 4 PROG_ERR, 5 BUSY_ERR |
 //! | 0x08 | CTRL | RW | bit 0: interrupt on DONE or any error |
 //! | 0x0C | ADDR | RW | absolute address of the word (PROGRAM) or page (ERASE) |
@@ -47,70 +47,87 @@
 //! | 0x28 | ROW_SIZE | RO | 256 |
 //! | 0x100-0x1FC | ROW[0..64] | RW | the row buffer PROGRAM_ROW programs (kept across operations; reset to 0xFFFF_FFFF) |
 //!
+//! The offsets, ID, commands and STATUS bits are the contract's ([`twinbed_contract::nor_flash`]),
+//! which the firmware's driver uses too. Registers are word-only: byte and halfword accesses are
+//! guest errors.
+//!
 //! Not modelled: write protection/locking, read-while-write stalls (reads during an operation
 //! see the old contents), wear.
+//!
+//! Energy: one rail (the controller's board name), `idle`, `program` (word or row) or `erase`
+//! while an operation is in flight (the board's `flash_program_ua`, `flash_erase_ua`).
 
-use super::{bad_read, bad_write, Ctx, Device, IrqOutputs, Size};
+use super::regs::{self, RegFile, Registers};
+use super::{Ctx, Device, FlashController, FromBoard, IrqOutputs, PeriphError, RailKind, RailSpec, RailState, RailView, Size};
 use serde::{Deserialize, Serialize};
-
-/// The ID register's value ("TBFL" in little-endian bytes).
-pub const ID: u32 = 0x4C46_4254;
-/// Erase granularity.
-pub const PAGE_SIZE: u32 = 4096;
-/// Time to program one word, in µs of virtual time.
-pub const PROGRAM_US: u64 = 40;
-/// Row (page program) granularity.
-pub const ROW_SIZE: u32 = 256;
-/// Words in a row.
-pub const ROW_WORDS: usize = ROW_SIZE as usize / 4;
-/// Time to program one row, in µs of virtual time (typical 256-byte page program of serial NOR).
-pub const ROW_PROGRAM_US: u64 = 700;
-/// Offset of the row buffer.
-const ROW_BUFFER: u32 = 0x100;
-/// Time to erase one page, in µs of virtual time.
-pub const ERASE_US: u64 = 20_000;
+use twinbed_contract::nor_flash::{cmd, reg};
 
 /// STATUS bits.
-pub mod status {
-    /// An operation is in flight.
-    pub const BUSY: u32 = 1 << 0;
-    /// The last operation completed.
-    pub const DONE: u32 = 1 << 1;
-    /// Misaligned address.
-    pub const ALIGN_ERR: u32 = 1 << 2;
-    /// Address outside the flash.
-    pub const RANGE_ERR: u32 = 1 << 3;
-    /// A PROGRAM asked for a 0 -> 1 change.
-    pub const PROG_ERR: u32 = 1 << 4;
-    /// A command came while busy.
-    pub const BUSY_ERR: u32 = 1 << 5;
-    /// Bits the guest clears by writing 1.
-    pub const W1C: u32 = DONE | ALIGN_ERR | RANGE_ERR | PROG_ERR | BUSY_ERR;
-}
+pub use twinbed_contract::nor_flash::status;
+/// The ID register's value ("TBFL" in little-endian bytes).
+pub use twinbed_contract::nor_flash::ID;
+/// Erase granularity.
+pub use twinbed_contract::nor_flash::PAGE_SIZE;
+/// Row (page program) granularity.
+pub use twinbed_contract::nor_flash::ROW_SIZE;
+/// Words in a row.
+pub use twinbed_contract::nor_flash::ROW_WORDS;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reg {
-    Id = 0x00,
-    Status = 0x04,
-    Ctrl = 0x08,
-    Addr = 0x0c,
-    Data = 0x10,
-    Cmd = 0x14,
-    PageSize = 0x18,
-    Base = 0x1c,
-    Size = 0x20,
-    Ops = 0x24,
-    RowSize = 0x28,
-}
-
-impl Reg {
-    fn at(offset: u32) -> Option<Reg> {
-        use Reg::*;
-        [Id, Status, Ctrl, Addr, Data, Cmd, PageSize, Base, Size, Ops, RowSize]
-            .into_iter()
-            .find(|r| *r as u32 == offset)
+crate::registers! {
+    /// The controller's registers.
+    pub enum Reg for "nor-flash", Word {
+        /// Identification: [`ID`].
+        #[doc(alias = "ID")]
+        Id = reg::ID, RO, reset = ID;
+        /// BUSY, DONE and the errors; DONE and the errors are write-1-to-clear.
+        #[doc(alias = "STATUS")]
+        Status = reg::STATUS, W1C, reset = 0, mask = status::W1C;
+        /// Bit 0: interrupt on DONE or any error.
+        #[doc(alias = "CTRL")]
+        Ctrl = reg::CTRL, RW, reset = 0, mask = 1;
+        /// Absolute address of the word, row or page.
+        #[doc(alias = "ADDR")]
+        Addr = reg::ADDR, RW, reset = 0;
+        /// The word to program.
+        #[doc(alias = "DATA")]
+        Data = reg::DATA, RW, reset = 0;
+        /// Starts an operation.
+        #[doc(alias = "CMD")]
+        Cmd = reg::CMD, WO;
+        /// Erase granularity.
+        #[doc(alias = "PAGE_SIZE")]
+        PageSize = reg::PAGE_SIZE, RO, reset = PAGE_SIZE;
+        /// First address of the flash.
+        #[doc(alias = "BASE")]
+        Base = reg::BASE, RO;
+        /// Bytes of flash.
+        #[doc(alias = "SIZE")]
+        Size = reg::SIZE, RO;
+        /// Operations started since the machine was built.
+        #[doc(alias = "OPS")]
+        Ops = reg::OPS, RO;
+        /// Row granularity.
+        #[doc(alias = "ROW_SIZE")]
+        RowSize = reg::ROW_SIZE, RO, reset = ROW_SIZE;
+        /// The row buffer PROGRAM_ROW programs.
+        #[doc(alias = "ROW")]
+        Row[ROW_WORDS as u32] = reg::ROW, RW, reset = u32::MAX;
     }
 }
+
+/// Energy states of the controller's rail.
+mod rail {
+    pub const IDLE: usize = 0;
+    pub const PROGRAM: usize = 1;
+    pub const ERASE: usize = 2;
+}
+
+/// Time to program one word, in µs of virtual time.
+pub const PROGRAM_US: u64 = 40;
+/// Time to program one row, in µs of virtual time (typical 256-byte page program of serial NOR).
+pub const ROW_PROGRAM_US: u64 = 700;
+/// Time to erase one page, in µs of virtual time.
+pub const ERASE_US: u64 = 20_000;
 
 /// A flash operation: what to change in memory.
 // A row's 256 bytes make this large; operations are few and short-lived, and keeping it `Copy`
@@ -162,12 +179,9 @@ impl<'de> Deserialize<'de> for Row {
 pub struct NorFlash {
     base: u32,
     size: u32,
-    status: u32,
-    ctrl: u32,
-    addr: u32,
-    data: u32,
+    /// STATUS, CTRL, ADDR, DATA, the row buffer (and the constant ID, PAGE_SIZE, ROW_SIZE).
+    regs: RegFile<Reg>,
     ops: u32,
-    row: Row,
     /// The operation in flight and the cycle it completes at.
     busy: Option<(FlashOp, u64)>,
     /// Completed operations for the machine to apply to memory.
@@ -178,24 +192,12 @@ pub struct NorFlash {
 impl NorFlash {
     /// A controller for the `size` bytes of flash at `base`.
     pub fn new(base: u32, size: u32, irqs: IrqOutputs) -> Self {
-        Self {
-            base,
-            size,
-            status: 0,
-            ctrl: 0,
-            addr: 0,
-            data: 0,
-            ops: 0,
-            row: Row([u32::MAX; ROW_WORDS]),
-            busy: None,
-            done: Vec::new(),
-            irqs,
-        }
+        Self { base, size, regs: RegFile::new(), ops: 0, busy: None, done: Vec::new(), irqs }
     }
 
     /// The STATUS register.
     pub fn status(&self) -> u32 {
-        self.status
+        self.regs[Reg::Status]
     }
 
     /// The flash region: (base, size).
@@ -230,21 +232,21 @@ impl NorFlash {
     }
 
     fn update_irq(&mut self, ctx: &mut Ctx<'_>) {
-        let pending = self.status & status::W1C != 0;
-        self.irqs.update(&[pending && self.ctrl & 1 != 0], ctx.irq);
+        let pending = self.regs[Reg::Status] & status::W1C != 0;
+        self.irqs.update(&[pending && self.regs[Reg::Ctrl] & 1 != 0], ctx.irq);
     }
 
-    fn command(&mut self, cmd: u32, ctx: &mut Ctx<'_>) {
+    fn command(&mut self, command: u32, ctx: &mut Ctx<'_>) {
         if self.busy.is_some() {
-            tracing::warn!(target: "guest", "nor-flash: command {cmd} while busy: ignored (BUSY_ERR)");
-            self.status |= status::BUSY_ERR;
+            tracing::warn!(target: "guest", "nor-flash: command {command} while busy: ignored (BUSY_ERR)");
+            self.regs[Reg::Status] |= status::BUSY_ERR;
             return;
         }
-        let addr = self.addr;
-        let (op, us, align) = match cmd {
-            1 => (FlashOp::Program { addr, value: self.data }, PROGRAM_US, 4),
-            2 => (FlashOp::Erase { addr }, ERASE_US, PAGE_SIZE),
-            3 => (FlashOp::ProgramRow { addr, data: self.row }, ROW_PROGRAM_US, ROW_SIZE),
+        let addr = self.regs[Reg::Addr];
+        let (op, us, align) = match command {
+            cmd::PROGRAM => (FlashOp::Program { addr, value: self.regs[Reg::Data] }, PROGRAM_US, 4),
+            cmd::ERASE => (FlashOp::Erase { addr }, ERASE_US, PAGE_SIZE),
+            cmd::PROGRAM_ROW => (FlashOp::ProgramRow { addr, data: self.row() }, ROW_PROGRAM_US, ROW_SIZE),
             other => {
                 tracing::warn!(target: "guest", "nor-flash: unknown command {other}: ignored");
                 return;
@@ -252,71 +254,69 @@ impl NorFlash {
         };
         if addr.wrapping_sub(self.base) >= self.size || self.size - addr.wrapping_sub(self.base) < align {
             tracing::warn!(target: "guest", "nor-flash: address 0x{addr:08x} outside the flash (RANGE_ERR)");
-            self.status |= status::RANGE_ERR;
+            self.regs[Reg::Status] |= status::RANGE_ERR;
             return;
         }
         if !addr.is_multiple_of(align) {
             tracing::warn!(target: "guest", "nor-flash: address 0x{addr:08x} not aligned to {align} (ALIGN_ERR)");
-            self.status |= status::ALIGN_ERR;
+            self.regs[Reg::Status] |= status::ALIGN_ERR;
             return;
         }
         let cycles = us * u64::from(ctx.clock_hz) / 1_000_000;
         self.ops += 1;
         self.busy = Some((op, ctx.now + cycles.max(1)));
-        self.status = (self.status & !status::DONE) | status::BUSY;
+        self.regs[Reg::Status] = (self.regs[Reg::Status] & !status::DONE) | status::BUSY;
     }
 
     /// Reports a program that tries to set bits (called by the machine, which knows the old
     /// contents).
     pub fn flag_program_error(&mut self) {
-        self.status |= status::PROG_ERR;
+        self.regs[Reg::Status] |= status::PROG_ERR;
+    }
+
+    /// The row buffer.
+    fn row(&self) -> Row {
+        let mut row = Row([u32::MAX; ROW_WORDS]);
+        row.0.copy_from_slice(self.regs.slice(Reg::Row(0), ROW_WORDS));
+        row
+    }
+}
+
+impl Registers for NorFlash {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn read_reg(&mut self, reg: Reg, stored: u32, _: &mut Ctx<'_>) -> u32 {
+        match reg {
+            Reg::Base => self.base,
+            Reg::Size => self.size,
+            Reg::Ops => self.ops,
+            _ => stored,
+        }
+    }
+
+    fn write_reg(&mut self, reg: Reg, value: u32, ctx: &mut Ctx<'_>) {
+        if reg == Reg::Cmd {
+            self.command(value, ctx);
+        }
     }
 }
 
 impl Device for NorFlash {
-    fn read(&mut self, offset: u32, size: Size, _ctx: &mut Ctx<'_>) -> u32 {
-        if size != Size::Word {
-            bad_read("nor-flash", offset, size);
-            return 0;
-        }
-        match Reg::at(offset) {
-            Some(Reg::Id) => ID,
-            Some(Reg::Status) => self.status,
-            Some(Reg::Ctrl) => self.ctrl,
-            Some(Reg::Addr) => self.addr,
-            Some(Reg::Data) => self.data,
-            Some(Reg::PageSize) => PAGE_SIZE,
-            Some(Reg::Base) => self.base,
-            Some(Reg::Size) => self.size,
-            Some(Reg::Ops) => self.ops,
-            Some(Reg::RowSize) => ROW_SIZE,
-            None if (ROW_BUFFER..ROW_BUFFER + ROW_SIZE).contains(&offset) => {
-                self.row.0[((offset - ROW_BUFFER) / 4) as usize]
-            }
-            Some(Reg::Cmd) | None => {
-                bad_read("nor-flash", offset, size);
-                0
-            }
-        }
+    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+        regs::read(self, offset, size, ctx)
     }
 
     fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-        if size != Size::Word {
-            bad_write("nor-flash", offset, size, value);
-            return;
+        regs::write(self, offset, size, value, ctx);
+        if size == Size::Word {
+            // Any word write (even a refused one) brings the interrupt line up to date, e.g.
+            // with a PROG_ERR the machine flagged after the operation completed.
+            self.update_irq(ctx);
         }
-        match Reg::at(offset) {
-            Some(Reg::Status) => self.status &= !(value & status::W1C),
-            Some(Reg::Ctrl) => self.ctrl = value & 1,
-            Some(Reg::Addr) => self.addr = value,
-            Some(Reg::Data) => self.data = value,
-            Some(Reg::Cmd) => self.command(value, ctx),
-            None if (ROW_BUFFER..ROW_BUFFER + ROW_SIZE).contains(&offset) => {
-                self.row.0[((offset - ROW_BUFFER) / 4) as usize] = value
-            }
-            _ => bad_write("nor-flash", offset, size, value),
-        }
-        self.update_irq(ctx);
     }
 
     fn advance(&mut self, ctx: &mut Ctx<'_>) {
@@ -324,7 +324,7 @@ impl Device for NorFlash {
             if ctx.now >= at {
                 self.busy = None;
                 self.done.push(op);
-                self.status = (self.status & !status::BUSY) | status::DONE;
+                self.regs[Reg::Status] = (self.regs[Reg::Status] & !status::BUSY) | status::DONE;
                 self.update_irq(ctx);
             }
         }
@@ -341,43 +341,94 @@ impl Device for NorFlash {
             self.done.push(op);
         }
         self.irqs.reset();
-        self.status = 0;
-        self.ctrl = 0;
-        self.addr = 0;
-        self.data = 0;
-        self.row = Row([u32::MAX; ROW_WORDS]);
+        self.regs.reset();
+    }
+
+    fn rails(&self, name: &str, power: &twinbed_board::Power) -> Vec<RailSpec> {
+        vec![RailSpec {
+            name: name.to_owned(),
+            kind: RailKind::Flash,
+            states: vec![
+                ("idle", 0),
+                ("program", power.flash_program_ua.thousandths()),
+                ("erase", power.flash_erase_ua.thousandths()),
+            ],
+            initial: rail::IDLE,
+            off: rail::IDLE,
+            seen: 0,
+        }]
+    }
+
+    /// `program` or `erase` while an operation is in flight, back to `idle` at its completion
+    /// cycle.
+    fn rail_state(&self, _: usize, rail: &RailView) -> RailState {
+        let (state, until) = match self.busy {
+            None => (rail::IDLE, None),
+            Some((op, end)) => {
+                let state = match op {
+                    FlashOp::Erase { .. } => rail::ERASE,
+                    FlashOp::Program { .. } | FlashOp::ProgramRow { .. } => rail::PROGRAM,
+                };
+                (state, Some((end, rail::IDLE)))
+            }
+        };
+        RailState { state, until, seen: rail.seen }
+    }
+
+    fn flash_region(&self) -> Option<(u32, u32)> {
+        Some(self.region())
+    }
+
+    fn flash_ops(&self) -> u32 {
+        self.ops
+    }
+
+    fn flash_controller(&mut self) -> Option<&mut dyn FlashController> {
+        Some(self)
+    }
+}
+
+impl FlashController for NorFlash {
+    fn take_done(&mut self) -> Vec<FlashOp> {
+        NorFlash::take_done(self)
+    }
+
+    fn flag_program_error(&mut self) {
+        NorFlash::flag_program_error(self)
+    }
+
+    fn cut(&mut self) -> Option<FlashOp> {
+        NorFlash::cut(self)
+    }
+}
+
+impl FromBoard for NorFlash {
+    const IRQ_OUTPUTS: usize = 1;
+
+    fn from_board(
+        p: &twinbed_board::Peripheral,
+        _: u8,
+        irqs: IrqOutputs,
+        board: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        let region = p.memory.as_deref().and_then(|m| board.memory.iter().find(|r| r.name == m));
+        let Some(region) = region else {
+            return Err(PeriphError::NoFlashMemory { name: p.name.clone() });
+        };
+        Ok(Self::new(region.base, region.size, irqs))
     }
 }
 
 /// The bytes a power cut leaves where `op` was in flight: `mem` is the memory the operation
-/// covers ([`FlashOp::size`] bytes), changed in place from `seed`.
+/// covers ([`FlashOp::size`] bytes), changed in place from `seed`. The physics (which bits a cut
+/// leaves changed, drawn from the seed) is the contract's [`twinbed_contract::tear`], shared
+/// with abboot's test flash: the same seed tears the same bytes in both.
 pub fn tear(op: FlashOp, mem: &mut [u8], seed: u64) {
-    let mut rng = SplitMix(seed);
     match op {
-        FlashOp::Program { value, .. } => tear_word(&mut mem[..4], value, &mut rng),
-        FlashOp::ProgramRow { data, .. } => {
-            for (w, value) in mem.chunks_exact_mut(4).zip(data.0) {
-                tear_word(w, value, &mut rng);
-            }
-        }
-        FlashOp::Erase { .. } => {
-            // A random subset of the page's bits reached the erased state (1).
-            for chunk in mem.chunks_mut(8) {
-                let r = rng.next().to_le_bytes();
-                for (b, m) in chunk.iter_mut().zip(r) {
-                    *b |= m;
-                }
-            }
-        }
+        FlashOp::Program { value, .. } => twinbed_contract::tear::program_words(&mut mem[..4], &[value], seed),
+        FlashOp::ProgramRow { data, .. } => twinbed_contract::tear::program_words(mem, &data.0, seed),
+        FlashOp::Erase { .. } => twinbed_contract::tear::erase(mem, seed),
     }
-}
-
-/// Of the bits a word program was clearing, a random subset got cleared.
-fn tear_word(mem: &mut [u8], value: u32, rng: &mut SplitMix) {
-    let old = u32::from_le_bytes([mem[0], mem[1], mem[2], mem[3]]);
-    let clearing = old & !value;
-    let torn = old & !(clearing & rng.next() as u32);
-    mem.copy_from_slice(&torn.to_le_bytes());
 }
 
 impl FlashOp {
@@ -418,19 +469,6 @@ impl FlashOp {
             FlashOp::Erase { .. } => mem.fill(0xff),
         }
         prog_err
-    }
-}
-
-/// SplitMix64: a small seeded generator for torn states.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }
 

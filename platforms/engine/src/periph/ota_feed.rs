@@ -10,21 +10,52 @@
 //! # Registers (offsets from the base)
 //! | offset | name | access | meaning |
 //! |---|---|---|---|
-//! | 0x00 | ID | RO | 0x544F_4254 ("TBOT"); 0 on QEMU |
+//! | 0x00 | ID | RO | [`ID`] ("TBOT"); 0 on QEMU |
 //! | 0x04 | SIZE | RO | bytes of the image on offer (0: none) |
 //! | 0x08 | AVAIL | RO | bytes that have arrived (`<= SIZE`) |
 //! | 0x0C | OFFSET | RW | byte offset of the next DATA read (word-aligned) |
 //! | 0x10 | DATA | RO | the word at OFFSET (bytes past SIZE read 0xFF); OFFSET += 4. Reading at or past AVAIL returns 0 and sets STALL |
 //! | 0x14 | STATUS | RO, W1C | bit 0 STALL: a DATA read came before its data arrived |
 //!
-//! The feed keeps its image and position across system resets and power cycles (it is the
-//! network, not the device).
+//! The offsets, ID and STATUS bits are the contract's ([`twinbed_contract::ota_feed`]), which
+//! the firmware's driver uses too. Registers are word-only: byte and halfword accesses are guest
+//! errors, and so is an OFFSET that is not a multiple of 4.
+//!
+//! The feed keeps its image and what has arrived across system resets and power cycles (it is
+//! the network, not the device); a reset restarts the device's view (OFFSET 0, STALL clear).
+//! It draws no current the board accounts for.
 
-use super::{bad_read, bad_write, Ctx, Device, Size};
+use super::regs::{self, RegFile, RegMap, Registers};
+use super::{bad_write, Ctx, Device, FromBoard, IrqOutputs, PeriphError, Size};
 use serde::{Deserialize, Serialize};
+use twinbed_contract::ota_feed::{reg, status::STALL};
 
 /// The ID register's value ("TBOT" in little-endian bytes).
-pub const ID: u32 = 0x544F_4254;
+pub use twinbed_contract::ota_feed::ID;
+
+crate::registers! {
+    /// The feed's registers.
+    pub enum Reg for "ota-feed", Word {
+        /// Identification: [`ID`].
+        #[doc(alias = "ID")]
+        Id = reg::ID, RO, reset = ID;
+        /// Bytes of the image on offer (0: none).
+        #[doc(alias = "SIZE")]
+        Size = reg::SIZE, RO;
+        /// Bytes that have arrived.
+        #[doc(alias = "AVAIL")]
+        Avail = reg::AVAIL, RO;
+        /// Byte offset of the next DATA read (word-aligned).
+        #[doc(alias = "OFFSET")]
+        Offset = reg::OFFSET, RW;
+        /// The word at OFFSET; OFFSET += 4.
+        #[doc(alias = "DATA")]
+        Data = reg::DATA, RO;
+        /// Bit 0 STALL (write 1 to clear): a DATA read came before its data arrived.
+        #[doc(alias = "STATUS")]
+        Status = reg::STATUS, W1C, reset = 0, mask = STALL;
+    }
+}
 
 /// The feed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +63,8 @@ pub struct OtaFeed {
     image: Vec<u8>,
     available: u32,
     offset: u32,
-    stall: bool,
+    /// ID, STATUS.
+    regs: RegFile<Reg>,
 }
 
 impl OtaFeed {
@@ -68,47 +100,69 @@ impl OtaFeed {
     }
 }
 
-impl Device for OtaFeed {
-    fn read(&mut self, offset: u32, size: Size, _ctx: &mut Ctx<'_>) -> u32 {
-        if size != Size::Word {
-            bad_read("ota-feed", offset, size);
-            return 0;
-        }
-        match offset {
-            0x00 => ID,
-            0x04 => self.size(),
-            0x08 => self.available,
-            0x0c => self.offset,
-            0x10 => {
+impl Registers for OtaFeed {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn read_reg(&mut self, reg: Reg, stored: u32, _: &mut Ctx<'_>) -> u32 {
+        match reg {
+            Reg::Size => self.size(),
+            Reg::Avail => self.available,
+            Reg::Offset => self.offset,
+            Reg::Data => {
                 let at = self.offset;
                 if at >= self.available {
                     tracing::debug!(target: "guest", "ota-feed: read at {at} before it arrived (AVAIL {})", self.available);
-                    self.stall = true;
+                    self.regs[Reg::Status] |= STALL;
                     return 0;
                 }
                 self.offset = at.wrapping_add(4);
                 self.word(at)
             }
-            0x14 => u32::from(self.stall),
-            _ => {
-                bad_read("ota-feed", offset, size);
-                0
-            }
+            Reg::Id | Reg::Status => stored,
         }
     }
 
-    fn write(&mut self, offset: u32, size: Size, value: u32, _ctx: &mut Ctx<'_>) {
-        match (offset, size) {
-            (0x0c, Size::Word) if value.is_multiple_of(4) => self.offset = value,
-            (0x14, Size::Word) => self.stall &= value & 1 == 0,
-            _ => bad_write("ota-feed", offset, size, value),
+    fn write_reg(&mut self, reg: Reg, value: u32, _: &mut Ctx<'_>) {
+        if reg == Reg::Offset {
+            if value.is_multiple_of(4) {
+                self.offset = value;
+            } else {
+                bad_write(Reg::MODEL, reg::OFFSET, Size::Word, value);
+            }
         }
+    }
+}
+
+impl Device for OtaFeed {
+    fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
+        regs::read(self, offset, size, ctx)
+    }
+
+    fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
+        regs::write(self, offset, size, value, ctx);
     }
 
     fn reset(&mut self) {
         // The network keeps what it offers; only the device's view restarts.
         self.offset = 0;
-        self.stall = false;
+        self.regs.reset();
+    }
+}
+
+impl FromBoard for OtaFeed {
+    const IRQ_OUTPUTS: usize = 0;
+
+    fn from_board(
+        _: &twinbed_board::Peripheral,
+        _: u8,
+        _: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::new())
     }
 }
 

@@ -25,19 +25,21 @@
 //!
 //! Not modelled (QEMU neither): clock stretching, arbitration, 10-bit addresses.
 
+use super::regs::{self, RegFile, Registers};
 use super::tmp105::{I2cEvent, Tmp105};
-use super::{truncate, Ctx, Device, Size};
+use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, RailSpec, RailState, RailView, Size};
 use serde::{Deserialize, Serialize};
 
-/// Register offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reg {
-    /// CONTROL (read) / CONTROLS (write: set bits).
-    #[doc(alias = "CONTROLS")]
-    Control = 0x00,
-    /// CONTROLC (write: clear bits).
-    ControlC = 0x04,
+crate::registers! {
+    /// The controller's registers.
+    pub enum Reg for "sbcon-i2c", Any {
+        /// CONTROL (read: SCL as driven, SDA as seen on the bus) / CONTROLS (write: set bits).
+        #[doc(alias = "CONTROL", alias = "CONTROLS")]
+        Control = 0x00, RW;
+        /// CONTROLC (write: clear bits).
+        #[doc(alias = "CONTROLC")]
+        ControlC = 0x04, WO;
+    }
 }
 
 const SCL: u8 = 1 << 0;
@@ -102,6 +104,8 @@ enum Phase {
 /// The SBCon controller and its bus.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SbConI2c {
+    /// No stored registers (the line levels below are the state); kept for the shared code.
+    regs: RegFile<Reg>,
     /// Lines as the guest drives them (bits 0 SCL, 1 SDA).
     out: u8,
     /// SDA as last seen (bus level).
@@ -129,6 +133,7 @@ impl SbConI2c {
     /// A controller with an empty bus, lines as QEMU creates them.
     pub fn new() -> Self {
         Self {
+            regs: RegFile::new(),
             out: 0,
             sda_in: false,
             phase: Phase::Stopped,
@@ -324,32 +329,75 @@ impl SbConI2c {
     }
 }
 
+impl Registers for SbConI2c {
+    type Reg = Reg;
+
+    fn regs(&mut self) -> &mut RegFile<Reg> {
+        &mut self.regs
+    }
+
+    fn read_reg(&mut self, reg: Reg, _: u32, _: &mut Ctx<'_>) -> u32 {
+        match reg {
+            Reg::Control => u32::from(self.out & SCL) | (u32::from(self.sda_in) << 1),
+            Reg::ControlC => 0, // write-only: answered by `read_unmapped`
+        }
+    }
+
+    fn write_reg(&mut self, reg: Reg, value: u32, _: &mut Ctx<'_>) {
+        match reg {
+            Reg::Control => self.out |= (value & 3) as u8,
+            Reg::ControlC => self.out &= !(value as u8),
+        }
+    }
+
+    fn read_unmapped(&mut self, offset: u32, size: Size) -> u32 {
+        tracing::warn!(target: "guest", "sbcon-i2c: read of bad offset 0x{offset:03x} ({size:?}) returns all ones");
+        u32::MAX
+    }
+}
+
 impl Device for SbConI2c {
     fn read(&mut self, offset: u32, size: Size, ctx: &mut Ctx<'_>) -> u32 {
-        let _ = ctx;
-        let v = match offset {
-            0x00 => u32::from(self.out & SCL) | (u32::from(self.sda_in) << 1),
-            _ => {
-                tracing::warn!(target: "guest", "sbcon-i2c: read of bad offset 0x{offset:03x} ({size:?}) returns all ones");
-                u32::MAX
-            }
-        };
-        truncate(v, size)
+        regs::read(self, offset, size, ctx)
     }
 
     fn write(&mut self, offset: u32, size: Size, value: u32, ctx: &mut Ctx<'_>) {
-        let _ = ctx;
-        match offset {
-            0x00 => self.out |= (value & 3) as u8,
-            0x04 => self.out &= !(value as u8),
-            _ => super::bad_write("sbcon-i2c", offset, size, value),
-        }
+        regs::write(self, offset, size, value, ctx);
+        // Every write, even to a bad offset, presents SCL then SDA to the bit-bang machine.
         self.set_scl(self.out & SCL != 0);
         self.sda_in = self.set_sda(self.out & SDA != 0);
     }
 
     /// QEMU does not reset this controller or its bus devices.
     fn reset(&mut self) {}
+
+    fn rails(&self, _: &str, power: &twinbed_board::Power) -> Vec<RailSpec> {
+        self.tmp105s().map(|(name, t)| t.rail(name, power)).collect()
+    }
+
+    fn rail_state(&self, k: usize, rail: &RailView) -> RailState {
+        match self.tmp105s().nth(k) {
+            Some((_, t)) => t.rail_state(rail),
+            None => rail.unchanged(),
+        }
+    }
+
+    fn set_temperature(&mut self, device: &str, milli_c: i32) -> bool {
+        self.tmp105_mut(device).is_some_and(|t| t.set_temperature(milli_c).is_ok())
+    }
+}
+
+impl FromBoard for SbConI2c {
+    const IRQ_OUTPUTS: usize = 0;
+
+    fn from_board(
+        _: &twinbed_board::Peripheral,
+        _: u8,
+        _: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::new())
+    }
 }
 
 #[cfg(test)]

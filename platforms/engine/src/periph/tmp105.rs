@@ -28,7 +28,18 @@
 //! energy accounting can charge the conversion the datasheet specifies
 //! ([`Tmp105::conversion_us`]) even though the model answers at once.
 
+use super::{RailKind, RailSpec, RailState, RailView};
 use serde::{Deserialize, Serialize};
+
+/// Energy states of the sensor's rail.
+mod rail {
+    /// Converting (continuously, or a one-shot).
+    pub const MEASURING: usize = 0;
+    /// Shut down between conversions.
+    pub const SHUTDOWN: usize = 1;
+    /// The board's power is cut.
+    pub const OFF: usize = 2;
+}
 
 const CONFIG_SD: u8 = 1 << 0;
 const CONFIG_OS: u8 = 1 << 7;
@@ -110,6 +121,41 @@ impl Tmp105 {
     pub fn conversion_us(&self) -> u64 {
         const US: [u64; 4] = [27_500, 55_000, 110_000, 220_000];
         US[usize::from((self.config >> 5) & 3)]
+    }
+
+    /// Energy: the sensor's rail, named `name` (its board name): `measuring` (the board's
+    /// `sensor_ua`), `shutdown` (`sensor_shutdown_ua`), `off` (power cut).
+    pub fn rail(&self, name: &str, power: &twinbed_board::Power) -> RailSpec {
+        RailSpec {
+            name: name.to_owned(),
+            kind: RailKind::Sensor,
+            states: vec![
+                ("measuring", power.sensor_ua.thousandths()),
+                ("shutdown", power.sensor_shutdown_ua.thousandths()),
+                ("off", 0),
+            ],
+            initial: if self.shut_down() { rail::SHUTDOWN } else { rail::MEASURING },
+            off: rail::OFF,
+            seen: self.one_shots,
+        }
+    }
+
+    /// Energy: the rail's state after a bus access: SD = 0 converts continuously; a one-shot
+    /// not yet charged for (`rail.seen` counts those) measures for [`Tmp105::conversion_us`];
+    /// a conversion already scheduled goes on; otherwise shut down.
+    pub fn rail_state(&self, rail: &RailView) -> RailState {
+        let one_shot = rail.seen != self.one_shots;
+        let (state, until) = if !self.shut_down() {
+            (rail::MEASURING, None)
+        } else if one_shot {
+            let cycles = self.conversion_us() * u64::from(rail.clock_hz) / 1_000_000;
+            (rail::MEASURING, Some((rail.now + cycles.max(1), rail::SHUTDOWN)))
+        } else if rail.state_now == rail::MEASURING && rail.until.is_some() {
+            (rail.current, rail.until) // a one-shot conversion still going on
+        } else {
+            (rail::SHUTDOWN, None)
+        };
+        RailState { state, until, seen: self.one_shots }
     }
 
     /// Sets the temperature in milli-°C; `Err((min, max))` if outside the range QEMU accepts.

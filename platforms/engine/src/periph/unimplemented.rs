@@ -8,8 +8,12 @@
 //! watchdog, the PL022 SPI controllers and the LAN9118 Ethernet controller of mps2-an385. Those
 //! read 0 here where QEMU returns their register values (e.g. PL022 SSPSR = 0x3), and raise no
 //! interrupt (QEMU's watchdog would raise the NMI if the guest enabled it).
+//!
+//! No register table ([`registers!`](crate::registers)): there are no registers, every offset
+//! of a window of any size answers alike, and what is logged is the first touch (target
+//! `"unimp"`), not a guest error per access.
 
-use super::{Ctx, Device, Size};
+use super::{Ctx, Device, FromBoard, IrqOutputs, PeriphError, Size};
 use serde::{Deserialize, Serialize};
 
 /// A RAZ/WI region.
@@ -73,6 +77,19 @@ impl Device for Unimplemented {
 
     /// Logging state survives reset (it is not hardware state).
     fn reset(&mut self) {}
+}
+
+impl FromBoard for Unimplemented {
+    const IRQ_OUTPUTS: usize = 0;
+
+    fn from_board(
+        p: &twinbed_board::Peripheral,
+        _: u8,
+        _: IrqOutputs,
+        _: &twinbed_board::Board,
+    ) -> Result<Self, PeriphError> {
+        Ok(Self::new(&p.name, p.window()))
+    }
 }
 
 #[cfg(test)]
