@@ -69,8 +69,7 @@ impl Flash {
     /// The flash, if the controller answers (twinbed's engine); `None` where its ID register
     /// does not read [`ID`] (QEMU).
     pub fn take() -> Option<Flash> {
-        if reg(r::ID) != ID || reg(r::PAGE_SIZE) != PAGE_SIZE as u32 || reg(r::ROW_SIZE) != ROW_SIZE as u32
-        {
+        if reg(r::ID) != ID || reg(r::PAGE_SIZE) != PAGE_SIZE as u32 || reg(r::ROW_SIZE) != ROW_SIZE as u32 {
             return None;
         }
         // SAFETY: SCR is the core's sleep control register; SEVONPEND only adds wake-up events

@@ -5,9 +5,9 @@
 use crate::map;
 use core::ptr::read_volatile;
 
+use twinbed_contract::fuel_gauge::reg as r;
 /// The ID register's value when the gauge is there ("TBFG").
 pub use twinbed_contract::fuel_gauge::ID;
-use twinbed_contract::fuel_gauge::reg as r;
 
 /// The gauge.
 pub struct FuelGauge(());
