@@ -9,8 +9,8 @@
 use super::CpuState;
 use crate::system::{cfsr, exc};
 
-/// Width of a bus access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Width of a bus access (the core's loads and stores, and the peripheral models' accesses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Size {
     /// 8 bits.
     Byte = 1,

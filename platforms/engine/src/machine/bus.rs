@@ -70,8 +70,7 @@ impl Machine {
                 Ok((self.load(byte_addr, Size::Byte)? >> bit) & 1)
             }
             _ => {
-                let dsize = device_size(size);
-                self.device_access(addr, size, |model, offset, ctx| model.read(offset, dsize, ctx))
+                                self.device_access(addr, size, |model, offset, ctx| model.read(offset, size, ctx))
             }
         }
     }
@@ -140,8 +139,7 @@ impl Machine {
                 self.store(byte_addr, new, Size::Byte)
             }
             _ => {
-                let dsize = device_size(size);
-                self.device_access(addr, size, |model, offset, ctx| model.write(offset, dsize, value, ctx))
+                                self.device_access(addr, size, |model, offset, ctx| model.write(offset, size, value, ctx))
             }
         }
     }
@@ -219,14 +217,6 @@ impl Host for Machine {
     }
 }
 
-/// The width of an access as the peripheral models take it.
-fn device_size(size: Size) -> periph::Size {
-    match size {
-        Size::Byte => periph::Size::Byte,
-        Size::Half => periph::Size::Half,
-        Size::Word => periph::Size::Word,
-    }
-}
 
 /// Bit-band alias to (byte address, bit) (B3.1.3 / Cortex-M3 TRM 3.7).
 fn bitband(addr: u32) -> (u32, u32) {

@@ -32,7 +32,7 @@
 //!
 //! 1. `periph/mps2_scc.rs`: the header (manual, QEMU oracle, quirks, what is not modelled), the
 //!    register table, the state, the side effects, and how the board file builds it:
-//!    ```ignore
+//!    ```text
 //!    crate::registers! {
 //!        /// The SCC's registers, with the AN385 image's reset values.
 //!        pub enum Reg for "mps2-scc", Any {
@@ -89,23 +89,15 @@
 //! 2. The registry line in this file's `models!` (variant, file and type, the name board files
 //!    use), which declares the module and makes the model known to board files, snapshots and
 //!    the machine:
-//!    ```ignore
+//!    ```text
 //!    Scc(mps2_scc::Mps2Scc) = "mps2-scc";
 //!    ```
 //! 3. Tests in the file: a one-device `Ctx`, register writes, virtual time, assertions.
 
 use serde::{Deserialize, Serialize};
 
-/// Width of a bus access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Size {
-    /// 8 bits.
-    Byte = 1,
-    /// 16 bits.
-    Half = 2,
-    /// 32 bits.
-    Word = 4,
-}
+/// Width of a bus access: the core's own type, so an access reaches a model as the core made it.
+pub use crate::cpu::Size;
 
 /// Interrupt request lines from peripherals to the NVIC: one level per external IRQ number.
 ///

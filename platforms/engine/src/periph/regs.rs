@@ -5,7 +5,7 @@
 //! [`Registers`] hooks only for side effects, like the `case A_CTRL:` bodies of a QEMU device.
 //!
 //! # The table
-//! ```ignore
+//! ```text
 //! registers! {
 //!     /// Register offsets.
 //!     pub enum Reg for "cmsdk-apb-timer", Any {
