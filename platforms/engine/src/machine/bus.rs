@@ -69,9 +69,7 @@ impl Machine {
                 let (byte_addr, bit) = bitband(addr);
                 Ok((self.load(byte_addr, Size::Byte)? >> bit) & 1)
             }
-            _ => {
-                                self.device_access(addr, size, |model, offset, ctx| model.read(offset, size, ctx))
-            }
+            _ => self.device_access(addr, size, |model, offset, ctx| model.read(offset, size, ctx)),
         }
     }
 
@@ -138,9 +136,7 @@ impl Machine {
                 let new = (old & !(1 << bit)) | ((value & 1) << bit);
                 self.store(byte_addr, new, Size::Byte)
             }
-            _ => {
-                                self.device_access(addr, size, |model, offset, ctx| model.write(offset, size, value, ctx))
-            }
+            _ => self.device_access(addr, size, |model, offset, ctx| model.write(offset, size, value, ctx)),
         }
     }
 }
@@ -216,7 +212,6 @@ impl Host for Machine {
         Machine::semihosting(self, op, arg)
     }
 }
-
 
 /// Bit-band alias to (byte address, bit) (B3.1.3 / Cortex-M3 TRM 3.7).
 fn bitband(addr: u32) -> (u32, u32) {
