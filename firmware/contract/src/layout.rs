@@ -23,7 +23,7 @@ use core::ops::Range;
 
 /// The erase page the layout is built from: the twinbed NOR flash controller's page (4 KiB).
 /// Every area below starts and ends on a page boundary.
-pub const PAGE: u32 = 0x1000;
+pub const PAGE: u32 = crate::nor_flash::PAGE_SIZE;
 
 /// The bootloader (128 KiB at the start of the flash, where the CPU fetches its vector table).
 pub const BOOT: Range<u32> = 0x0000_0000..0x0002_0000;

@@ -566,6 +566,22 @@ mod tests {
         assert_eq!(f.read(0x00, Size::Word, &mut c), ID);
     }
 
+    /// The model tears exactly the bytes the contract pins for these seeds (the table in
+    /// `twinbed_contract::tear`'s tests, which abboot's test flash is checked against too): the
+    /// same seed tears the same bytes in the emulator and in the firmware's host tests.
+    #[test]
+    fn tearing_leaves_the_contracts_pinned_bytes() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        for (seed, want) in [(1, "3ea3fd76"), (7, "28f2cda6"), (0xdead_beef, "64143697")] {
+            let mut mem = [0xff; 4];
+            tear(FlashOp::Program { addr: 0, value: 0 }, &mut mem, seed);
+            assert_eq!(hex(&mem), want, "word program, seed {seed}");
+        }
+        let mut mem = [0u8; PAGE_SIZE as usize];
+        tear(FlashOp::Erase { addr: 0 }, &mut mem, 1);
+        assert_eq!(hex(&mem[..20]), "c15c0289ec2d0a9167ec8e65a18debbe5e5532fb", "erase, seed 1");
+    }
+
     #[test]
     fn tearing_is_seeded_and_only_moves_bits_the_way_the_operation_did() {
         let mut a = [0xffu8, 0x0f, 0xf0, 0xaa];
