@@ -199,14 +199,20 @@ mod tests {
         ("1.2",              Some(Version::new(1, 2, 0, 0))),
         ("1.2.3",            Some(Version::new(1, 2, 3, 0))),
         ("255.255.65535+4294967295", Some(Version::new(255, 255, 65535, u32::MAX))),
-        ("",                 None),
-        ("1.2+3",            None),
-        ("01.2.3",           None),
-        ("256",              None),
+        ("256",              None), // major is a u8
+        ("256.0.0",          None),
+        ("0.0.65536",        None), // revision is a u16
+        ("1.2.3+4294967296", None), // build is a u32
+        ("01.2.3",           None), // imgtool: no leading zeros
+        ("1.2+3",            None), // imgtool: +build only after maj.min.rev
         ("1.2.3.4",          None),
         ("1.2.3+",           None),
-        ("1.2.3+4294967296", None),
+        ("",                 None),
+        ("1..3",             None),
+        ("v1.2.3",           None),
+        ("-1.2.3",           None),
         ("1.-2",             None),
+        ("1.2.3+4+5",        None),
     ];
 
     #[test]
@@ -220,9 +226,17 @@ mod tests {
 
     #[test]
     fn the_build_number_orders_last() {
-        assert!(Version::new(1, 2, 3, 5) > Version::new(1, 2, 3, 4));
+        let v = |s: &str| s.parse::<Version>().unwrap();
+        assert!(v("1.2.3+4") < v("1.2.4"));
+        assert!(v("1.2.65535+9") < v("1.3.0"));
+        assert!(v("1.255.0") < v("2.0.0"));
         assert!(Version::new(1, 3, 0, 0) > Version::new(1, 2, 9, 9));
-        assert_eq!(Version::new(1, 2, 3, 5).cmp_without_build(&Version::new(1, 2, 3, 4)), Ordering::Equal);
+        // The build number breaks ties in Ord, and only there...
+        assert!(v("1.2.3+4") < v("1.2.3+5"));
+        // ...and MCUboot's default comparison ignores it.
+        assert_eq!(v("1.2.3+4").cmp_without_build(&v("1.2.3+5")), Ordering::Equal);
+        assert_eq!(v("1.2.3+9").cmp_without_build(&v("1.2.4")), Ordering::Less);
+        assert_eq!(v("1.2.3").auto_security_counter(), 0x0102_0003);
     }
 
     #[test]

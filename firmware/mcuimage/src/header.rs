@@ -162,52 +162,6 @@ impl ImageHeader {
 mod tests {
     extern crate std;
     use super::*;
-    use core::cmp::Ordering;
-    use std::string::ToString;
-
-    #[rustfmt::skip]
-    const VERSIONS: &[(&str, Option<Version>)] = &[
-        ("1.2.3+4",          Some(Version::new(1, 2, 3, 4))),
-        ("0",                Some(Version::new(0, 0, 0, 0))),
-        ("7",                Some(Version::new(7, 0, 0, 0))),
-        ("1.2",              Some(Version::new(1, 2, 0, 0))),
-        ("1.2.3",            Some(Version::new(1, 2, 3, 0))),
-        ("255.255.65535+4294967295", Some(Version::new(255, 255, 65535, u32::MAX))),
-        ("256.0.0",          None), // major is a u8
-        ("0.0.65536",        None), // revision is a u16
-        ("1.2.3+4294967296", None), // build is a u32
-        ("01.2.3",           None), // imgtool: no leading zeros
-        ("1.2+3",            None), // imgtool: +build only after maj.min.rev
-        ("1.2.3.4",          None),
-        ("1.2.3+",           None),
-        ("",                 None),
-        ("1..3",             None),
-        ("v1.2.3",           None),
-        ("-1.2.3",           None),
-        ("1.2.3+4+5",        None),
-    ];
-
-    #[test]
-    fn version_parses_imgtools_grammar() {
-        for &(text, want) in VERSIONS {
-            assert_eq!(text.parse::<Version>().ok(), want, "{text:?}");
-        }
-        assert_eq!(Version::new(1, 2, 3, 4).to_string(), "1.2.3+4");
-    }
-
-    #[test]
-    fn version_order_counts_build_last() {
-        let v = |s: &str| s.parse::<Version>().unwrap();
-        assert!(v("1.2.3+4") < v("1.2.4"));
-        assert!(v("1.2.65535+9") < v("1.3.0"));
-        assert!(v("1.255.0") < v("2.0.0"));
-        // The build number breaks ties in Ord, and only there...
-        assert!(v("1.2.3+4") < v("1.2.3+5"));
-        // ...and MCUboot's default comparison ignores it.
-        assert_eq!(v("1.2.3+4").cmp_without_build(&v("1.2.3+5")), Ordering::Equal);
-        assert_eq!(v("1.2.3+9").cmp_without_build(&v("1.2.4")), Ordering::Less);
-        assert_eq!(v("1.2.3").auto_security_counter(), 0x0102_0003);
-    }
 
     #[test]
     fn header_round_trips_and_checks() {
