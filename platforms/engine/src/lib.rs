@@ -12,6 +12,6 @@ pub mod power;
 pub mod system;
 
 pub use cpu::timing;
-pub use jit::forget_compiled_blocks;
+pub use jit::{compile_stats, forget_compiled_blocks, CompileStats};
 pub use machine::{Machine, MachineError, Stop, JIT_THRESHOLD};
 pub use power::{EnergyReport, PowerError};

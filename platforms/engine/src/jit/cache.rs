@@ -8,7 +8,9 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::Module;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 /// Compiled blocks kept in the process-wide cache before it stops taking new ones.
 const CACHE_LIMIT: usize = 1 << 18;
@@ -74,6 +76,27 @@ impl Jit {
     }
 }
 
+/// Host nanoseconds spent compiling, process-wide (see [`compile_stats`]).
+static COMPILE_NANOS: AtomicU64 = AtomicU64::new(0);
+/// Blocks compiled (not found in the cache), process-wide.
+static COMPILED_BLOCKS: AtomicU64 = AtomicU64::new(0);
+
+/// What the block compiler has cost this process so far: blocks compiled and the host time
+/// spent forming and translating them (waiting for the compiler's lock included). Benchmarks
+/// take the difference around a run to report the share of wall time spent compiling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Blocks compiled (cache hits are not counted).
+    pub blocks: u64,
+    /// Host time compiling them.
+    pub nanos: u64,
+}
+
+/// The process-wide [`CompileStats`] so far.
+pub fn compile_stats() -> CompileStats {
+    CompileStats { blocks: COMPILED_BLOCKS.load(Relaxed), nanos: COMPILE_NANOS.load(Relaxed) }
+}
+
 /// Makes the process forget its compiled blocks: machines made after this compile their
 /// blocks again (those that still hold blocks keep using them; compiled code is never freed).
 /// For benchmarks, so that every run pays for its own compilation.
@@ -94,6 +117,7 @@ pub(crate) fn compile(
     max_instrs: usize,
     looping: bool,
 ) -> Option<&'static Compiled> {
+    let started = Instant::now();
     let (instrs, code) = form_block(pc, page_bytes, stop_at, max_instrs);
     if instrs.is_empty() {
         return None;
@@ -108,5 +132,7 @@ pub(crate) fn compile(
     if j.cache.len() < CACHE_LIMIT {
         j.cache.insert(key, compiled);
     }
+    COMPILED_BLOCKS.fetch_add(1, Relaxed);
+    COMPILE_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
     compiled
 }

@@ -52,7 +52,7 @@ mod cache;
 mod translate;
 
 pub(crate) use cache::compile;
-pub use cache::forget_compiled_blocks;
+pub use cache::{compile_stats, forget_compiled_blocks, CompileStats};
 
 use crate::cpu::CpuState;
 
