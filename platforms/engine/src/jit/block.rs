@@ -1,45 +1,207 @@
-//! Forming a block: the instructions from a start address to the first branch, the first
-//! instruction the compiler does not know, the page end, the stop address or [`MAX_INSTRS`](super::MAX_INSTRS),
-//! and what the translation needs to know about them (registers used, worst-case cycles).
+//! Forming a region: runs of instructions from a start address to the first branch, the first
+//! instruction the compiler does not know, the page end, the stop address or
+//! [`MAX_INSTRS`](super::MAX_INSTRS), joined by the direct branches between them; and what
+//! the translation needs to know about them (registers used, worst-case cycles).
 
 use crate::cpu::decode::{decode, is_32bit};
 use crate::cpu::instr::*;
 use crate::timing::{DIV, LOAD_STORE, LONG_MUL, MUL_ACC, REFILL};
 
-/// The instructions of the block at `pc` and the halfwords they came from.
-pub(super) fn form_block(pc: u32, bytes: &[u8], stop_at: u32, max: usize) -> (Vec<(Instr, u8)>, Vec<u16>) {
-    let hw = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let (mut instrs, mut code) = (Vec::new(), Vec::new());
-    let mut off = 0usize;
-    while instrs.len() < max {
-        let at = pc.wrapping_add(off as u32);
-        if !instrs.is_empty() && at == stop_at {
+/// One instruction of a region.
+#[derive(Clone, Copy)]
+pub(super) struct Ins {
+    pub instr: Instr,
+    /// 2 or 4 bytes.
+    pub size: u8,
+    /// ITSTATE before it (A7.3.3): its condition is `it >> 4`; 0 outside IT blocks (the IT
+    /// instruction itself included).
+    pub it: u8,
+}
+
+/// A straight run of instructions: from a start address to its first branch, the first
+/// instruction the compiler does not know, the page end, the stop address or the length limit.
+pub(super) struct Run {
+    /// Address of its first instruction.
+    pub start: u32,
+    pub instrs: Vec<Ins>,
+}
+
+impl Run {
+    /// The address after its last instruction.
+    pub(super) fn end(&self) -> u32 {
+        self.instrs.iter().fold(self.start, |pc, i| pc.wrapping_add(u32::from(i.size)))
+    }
+
+    /// The most cycles one pass through it takes.
+    pub(super) fn max_cycles(&self) -> u64 {
+        self.instrs.iter().map(|i| u64::from(max_cycles(&i.instr))).sum()
+    }
+
+    /// Where it may go next at a constant address: a direct branch's target, and the
+    /// instruction after it when it may fall through (a conditional branch or a run that ends
+    /// without branching). Indirect branches (BX, POP {pc}, TBB...) have no constant target.
+    pub(super) fn successors(&self) -> Vec<u32> {
+        let Some(last) = self.instrs.last() else { return Vec::new() };
+        let at = self.end().wrapping_sub(u32::from(last.size));
+        let next = self.end();
+        let mut to = match last.instr {
+            Instr::B { cond, imm } => {
+                let target = at.wrapping_add(4).wrapping_add(imm as u32);
+                if cond >= 14 {
+                    vec![target]
+                } else {
+                    vec![target, next]
+                }
+            }
+            Instr::Cbz { imm, .. } => vec![at.wrapping_add(4).wrapping_add(imm), next],
+            Instr::Bl { imm } => vec![at.wrapping_add(4).wrapping_add(imm as u32)],
+            _ if ends_block(&last.instr) => Vec::new(),
+            _ => vec![next],
+        };
+        // A branch inside an IT block falls through when its condition fails.
+        if last.it != 0 && !to.contains(&next) {
+            to.push(next);
+        }
+        to
+    }
+}
+
+/// ITSTATE after an instruction that ran (or was skipped) with ITSTATE `it` (ITAdvance, A7.3.3).
+pub(super) fn it_advance(it: u8) -> u8 {
+    let mut cpu = crate::cpu::CpuState { it, ..Default::default() };
+    cpu.it_advance();
+    cpu.it
+}
+
+/// Forms the run at `pc`, in the decode-cache page that starts at `page_base` and holds
+/// `page`, starting with ITSTATE `it0` (0 but for a single instruction inside an IT block).
+/// An IT block is taken whole or not at all (it may take the run up to four instructions
+/// past `max`): a run never ends inside one, so its exits leave ITSTATE as they found it.
+pub(super) fn form_run(pc: u32, page_base: u32, page: &[u8], stop_at: u32, max: usize, it0: u8) -> Run {
+    let hw = |at: u32| {
+        let o = at.wrapping_sub(page_base) as usize;
+        page.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let mut instrs: Vec<Ins> = Vec::new();
+    let mut at = pc;
+    let mut it = it0;
+    // Where the IT instruction of the block being formed is (to drop the block whole).
+    let mut it_start: Option<usize> = None;
+    loop {
+        if instrs.len() >= max && (it == 0 || it_start.is_none()) {
             break;
         }
-        let Some(h1) = hw(off) else { break };
+        let Some(h1) = hw(at) else { break };
         let (h2, size) = if is_32bit(h1) {
-            match hw(off + 2) {
-                Some(h2) => (h2, 4),
-                None => break,
+            match hw(at.wrapping_add(2)) {
+                Some(h2) => (h2, 4u8),
+                None => {
+                    it_start.map(|k| instrs.truncate(k));
+                    break;
+                }
             }
         } else {
             (0, 2)
         };
         let (instr, _) = decode(h1, h2);
+        let stop = !instrs.is_empty() && at == stop_at;
+        if it != 0 {
+            // Inside an IT block: every instruction must be known, the stop address must not
+            // fall inside it, and only the last may branch (CBZ and IT are not allowed in one).
+            let after = it_advance(it);
+            let ok = !stop
+                && supported(&instr)
+                && !matches!(instr, Instr::Cbz { .. } | Instr::It { .. })
+                && (after == 0 || !ends_block(&instr));
+            if !ok {
+                if let Some(k) = it_start {
+                    instrs.truncate(k);
+                }
+                break;
+            }
+            instrs.push(Ins { instr, size, it });
+            it = after;
+            at = at.wrapping_add(u32::from(size));
+            if ends_block(&instr) {
+                break;
+            }
+            continue;
+        }
+        it_start = None;
+        if stop {
+            break;
+        }
+        if let Instr::It { state } = instr {
+            if state & 0xf == 0 {
+                break; // mask 0000: not an IT instruction (decoded as a hint elsewhere)
+            }
+            it_start = Some(instrs.len());
+            instrs.push(Ins { instr, size, it: 0 });
+            it = state;
+            at = at.wrapping_add(u32::from(size));
+            continue;
+        }
         if !supported(&instr) {
             break;
         }
-        instrs.push((instr, size as u8));
-        code.push(h1);
-        if size == 4 {
-            code.push(h2);
-        }
-        off += size;
+        instrs.push(Ins { instr, size, it: 0 });
+        at = at.wrapping_add(u32::from(size));
         if ends_block(&instr) {
             break;
         }
     }
-    (instrs, code)
+    if it != 0 {
+        // The page ended inside the IT block.
+        if let Some(k) = it_start {
+            instrs.truncate(k);
+        }
+    }
+    Run { start: pc, instrs }
+}
+
+/// Runs in one region at most.
+pub(super) const MAX_RUNS: usize = 24;
+/// Instructions in one region at most.
+pub(super) const MAX_REGION: usize = 256;
+
+/// The region at `pc`: the run there, then the runs its direct branches and fall-throughs
+/// lead to in the same decode-cache page (breadth first, up to [`MAX_RUNS`] runs and
+/// [`MAX_REGION`] instructions), so that loops and if/else inside a function run without
+/// leaving compiled code. A run never starts at the stop address. With `follow` false, the
+/// region is the first run alone. The first run is empty if its first instruction is unknown.
+pub(super) fn form_region(
+    pc: u32,
+    page_base: u32,
+    page: &[u8],
+    stop_at: u32,
+    max: usize,
+    follow: bool,
+    it0: u8,
+) -> Vec<Run> {
+    let first = form_run(pc, page_base, page, stop_at, max, it0);
+    if !follow || first.instrs.is_empty() {
+        return vec![first];
+    }
+    let mut total = first.instrs.len();
+    let mut queue: std::collections::VecDeque<u32> = first.successors().into();
+    let mut runs = vec![first];
+    let in_page = |a: u32| (a.wrapping_sub(page_base) as usize) < page.len();
+    while let Some(s) = queue.pop_front() {
+        if runs.len() >= MAX_RUNS || total >= MAX_REGION {
+            break;
+        }
+        if s == stop_at || s & 1 != 0 || !in_page(s) || runs.iter().any(|r| r.start == s) {
+            continue;
+        }
+        let run = form_run(s, page_base, page, stop_at, max.min(MAX_REGION - total), 0);
+        if run.instrs.is_empty() {
+            continue;
+        }
+        total += run.instrs.len();
+        queue.extend(run.successors());
+        runs.push(run);
+    }
+    runs
 }
 
 /// Whether the compiler translates `i` (outside IT blocks).
@@ -65,7 +227,9 @@ pub(super) fn supported(i: &Instr) -> bool {
         }
         Instr::Mul { rd, .. } | Instr::Div { rd, .. } => plain(rd),
         Instr::LongMul { rdlo, rdhi, .. } => plain(rdlo) && plain(rdhi),
-        Instr::Ldr { rt, rn, wback, .. } => plain(rt) && !(wback && rn == 15),
+        Instr::Ldr { w, rt, rn, wback, .. } => {
+            (plain(rt) || w == Width::W) && !(wback && (rn == 15 || rn == rt))
+        }
         Instr::Str { rn, wback, .. } => !(wback && rn == 15),
         Instr::Dual { load, rt, rt2, rn, wback, .. } => {
             (!load || (plain(rt) && plain(rt2))) && !(wback && rn == 15) && (load || rn != 15)
@@ -73,28 +237,24 @@ pub(super) fn supported(i: &Instr) -> bool {
         Instr::Multi { rn, regs, load, .. } => {
             plain(rn) && regs != 0 && (load || regs & (1 << 15) == 0) && regs & (1 << 13) == 0
         }
-        Instr::B { .. } | Instr::Bl { .. } | Instr::Cbz { .. } | Instr::Bx { .. } => true,
-        Instr::Hint(Hint::Nop) => true,
+        Instr::B { .. } | Instr::Bl { .. } | Instr::Cbz { .. } | Instr::Bx { .. } | Instr::Blx { .. } => true,
+        Instr::Table { rn, rm, .. } => rm != 13 && rm != 15 && rn != 13,
+        Instr::Hint(Hint::Nop) | Instr::It { .. } => true,
         _ => false,
-    }
-}
-
-/// The constant branch target of the block's last instruction, if it has one.
-pub(super) fn ends_at(pc0: u32, instrs: &[(Instr, u8)]) -> Option<u32> {
-    let pc =
-        instrs.iter().take(instrs.len() - 1).fold(pc0, |pc, (_, size)| pc.wrapping_add(u32::from(*size)));
-    match instrs.last()?.0 {
-        Instr::B { imm, .. } => Some(pc.wrapping_add(4).wrapping_add(imm as u32)),
-        Instr::Cbz { imm, .. } => Some(pc.wrapping_add(4).wrapping_add(imm)),
-        _ => None,
     }
 }
 
 /// Whether `i` ends a block (it may change the PC).
 pub(super) fn ends_block(i: &Instr) -> bool {
     match *i {
-        Instr::B { .. } | Instr::Bl { .. } | Instr::Cbz { .. } | Instr::Bx { .. } => true,
+        Instr::B { .. }
+        | Instr::Bl { .. }
+        | Instr::Cbz { .. }
+        | Instr::Bx { .. }
+        | Instr::Blx { .. }
+        | Instr::Table { .. } => true,
         Instr::Multi { load: true, regs, .. } => regs & (1 << 15) != 0,
+        Instr::Ldr { rt: 15, .. } => true,
         _ => false,
     }
 }
@@ -130,6 +290,8 @@ pub(super) fn regs_of(i: &Instr) -> u16 {
         Instr::Bl { .. } => b(14),
         Instr::Cbz { rn, .. } => b(rn),
         Instr::Bx { rm } => b(rm),
+        Instr::Blx { rm } => b(rm) | b(14),
+        Instr::Table { rn, rm, .. } => b(rn) | b(rm),
         _ => 0,
     }
 }
@@ -140,10 +302,14 @@ pub(super) fn max_cycles(i: &Instr) -> u32 {
         Instr::Mul { .. } => MUL_ACC,
         Instr::LongMul { .. } => LONG_MUL,
         Instr::Div { .. } => DIV,
+        Instr::Ldr { rt: 15, .. } => LOAD_STORE + REFILL,
         Instr::Ldr { .. } | Instr::Str { .. } => LOAD_STORE,
+        Instr::Table { .. } => 2 + REFILL,
         Instr::Dual { .. } => 3,
         Instr::Multi { regs, .. } => 1 + regs.count_ones() + if regs & (1 << 15) != 0 { REFILL } else { 0 },
-        Instr::B { .. } | Instr::Bl { .. } | Instr::Cbz { .. } | Instr::Bx { .. } => 1 + REFILL,
+        Instr::B { .. } | Instr::Bl { .. } | Instr::Cbz { .. } | Instr::Bx { .. } | Instr::Blx { .. } => {
+            1 + REFILL
+        }
         _ => 1,
     }
 }

@@ -1,7 +1,7 @@
 //! The process-wide block compiler: one Cranelift module per optimisation level behind a
 //! mutex, and the cache of compiled blocks keyed by (address, the block's halfwords).
 
-use super::block::form_block;
+use super::block::form_region;
 use super::Compiled;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
@@ -15,12 +15,14 @@ use std::time::Instant;
 /// Compiled blocks kept in the process-wide cache before it stops taking new ones.
 const CACHE_LIMIT: usize = 1 << 18;
 
-/// A block as the cache knows it: where it starts, its code, and whether it may loop.
+/// A region as the cache knows it: where it starts, its runs (start, length, then halfwords),
+/// whether its branches stay inside, and the ITSTATE it starts with.
 #[derive(Hash, PartialEq, Eq)]
 struct Key {
     pc: u32,
     code: Vec<u16>,
-    looping: bool,
+    follow: bool,
+    it0: u8,
 }
 
 /// The compiler: its Cranelift modules and contexts, and the blocks it compiled.
@@ -106,29 +108,45 @@ pub fn forget_compiled_blocks() {
     }
 }
 
-/// The block at `pc`, formed from `page_bytes` (the rest of its decode-cache page, from `pc`),
-/// compiled, or `None` if its first instruction is not one the compiler knows (or there is no
-/// compiler on this host). Compiled code finds memory through the region table of
-/// [`JitIo`], so it does not depend on the board's memory map.
+/// The region at `pc` (see [`form_region`]) compiled, or `None` if its first instruction is
+/// not one the compiler knows (or there is no compiler on this host). `page` holds the
+/// decode-cache page that starts at `page_base`; a region never leaves it. With `follow`
+/// false the region is one run of at most `max_instrs` instructions. Compiled code finds
+/// memory through the region table of [`JitIo`](super::JitIo), so it does not depend on the
+/// board's memory map.
 pub(crate) fn compile(
     pc: u32,
-    page_bytes: &[u8],
+    page_base: u32,
+    page: &[u8],
     stop_at: u32,
     max_instrs: usize,
-    looping: bool,
+    follow: bool,
+    it0: u8,
 ) -> Option<&'static Compiled> {
     let started = Instant::now();
-    let (instrs, code) = form_block(pc, page_bytes, stop_at, max_instrs);
-    if instrs.is_empty() {
+    let runs = form_region(pc, page_base, page, stop_at, max_instrs, follow, it0);
+    if runs[0].instrs.is_empty() {
         return None;
     }
     let jit = jit()?;
+    let mut code = Vec::new();
+    for r in &runs {
+        code.extend([r.start as u16, (r.start >> 16) as u16, r.instrs.len() as u16]);
+        let mut at = r.start;
+        for i in &r.instrs {
+            for k in 0..u32::from(i.size / 2) {
+                let o = at.wrapping_add(2 * k).wrapping_sub(page_base) as usize;
+                code.push(u16::from_le_bytes([page[o], page[o + 1]]));
+            }
+            at = at.wrapping_add(u32::from(i.size));
+        }
+    }
     let mut j = jit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let key = Key { pc, code, looping };
+    let key = Key { pc, code, follow, it0 };
     if let Some(c) = j.cache.get(&key) {
         return *c;
     }
-    let compiled = j.build(pc, &instrs, looping);
+    let compiled = j.build(&runs, follow, it0);
     if j.cache.len() < CACHE_LIMIT {
         j.cache.insert(key, compiled);
     }

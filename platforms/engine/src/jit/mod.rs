@@ -127,6 +127,8 @@ pub(crate) struct JitIo {
     pub cycles: u64,
     /// Out: instructions it retired.
     pub instret: u64,
+    /// All ones if CCR.UNALIGN_TRP is set (unaligned single loads and stores fault), else 0.
+    pub unaligned_trap: u32,
     /// The memory regions by window ([`WINDOWS`]).
     pub regions: [JitRegion; WINDOWS],
 }
@@ -159,7 +161,7 @@ impl Compiled {
 
 #[cfg(test)]
 mod tests {
-    use super::block::form_block;
+    use super::block::{self, form_region, form_run};
     use super::*;
 
     #[test]
@@ -170,23 +172,53 @@ mod tests {
         assert!(!windowed(&[(0, 0)]));
     }
 
+    fn lens(runs: &[block::Run]) -> Vec<usize> {
+        runs.iter().map(|r| r.instrs.len()).collect()
+    }
+
     #[test]
-    fn blocks_stop_before_unknown_instructions_and_after_branches() {
+    fn runs_stop_before_unknown_instructions_and_after_branches() {
         // adds r0, #1; wfi; b .
         let code = [0x01, 0x30, 0x30, 0xbf, 0xfe, 0xe7];
-        let (instrs, hw) = form_block(0x100, &code, 1, MAX_INSTRS);
-        assert_eq!(instrs.len(), 1);
-        assert_eq!(hw, vec![0x3001]);
+        let run = form_run(0x100, 0x100, &code, 1, MAX_INSTRS, 0);
+        assert_eq!(run.instrs.len(), 1);
         // adds r0, #1; b .-2 (back to the adds)
         let code = [0x01, 0x30, 0xfd, 0xe7];
-        let (instrs, _) = form_block(0x100, &code, 1, MAX_INSTRS);
-        assert_eq!(instrs.len(), 2);
-        // The stop address ends a block before it.
-        let (instrs, _) = form_block(0x100, &code, 0x102, MAX_INSTRS);
-        assert_eq!(instrs.len(), 1);
+        assert_eq!(form_run(0x100, 0x100, &code, 1, MAX_INSTRS, 0).instrs.len(), 2);
+        // The stop address ends a run before it.
+        assert_eq!(form_run(0x100, 0x100, &code, 0x102, MAX_INSTRS, 0).instrs.len(), 1);
         // A 32-bit instruction cut by the page end is left out.
-        let (instrs, _) = form_block(0x100, &[0x01, 0x30, 0x40, 0xf2], 1, MAX_INSTRS);
-        assert_eq!(instrs.len(), 1);
+        assert_eq!(form_run(0x100, 0x100, &[0x01, 0x30, 0x40, 0xf2], 1, MAX_INSTRS, 0).instrs.len(), 1);
+    }
+
+    #[test]
+    fn it_blocks_are_taken_whole_or_not_at_all() {
+        // cmp r0, #0; ite eq; moveq r1, #1; movne r1, #2; bx lr
+        let code = [0x00, 0x28, 0x0c, 0xbf, 0x01, 0x21, 0x02, 0x21, 0x70, 0x47];
+        let run = form_run(0x100, 0x100, &code, 1, MAX_INSTRS, 0);
+        assert_eq!(run.instrs.len(), 5);
+        assert_eq!(run.instrs.iter().map(|i| i.it).collect::<Vec<_>>(), [0, 0, 0x0c, 0x18, 0]);
+        // The length limit does not cut it: an IT block may take the run past it.
+        assert_eq!(form_run(0x100, 0x100, &code, 1, 2, 0).instrs.len(), 4);
+        // The stop address inside it drops the block whole.
+        assert_eq!(form_run(0x100, 0x100, &code, 0x106, MAX_INSTRS, 0).instrs.len(), 1);
+        // An unknown instruction inside it (wfi) too.
+        let code = [0x00, 0x28, 0x0c, 0xbf, 0x01, 0x21, 0x30, 0xbf];
+        assert_eq!(form_run(0x100, 0x100, &code, 1, MAX_INSTRS, 0).instrs.len(), 1);
+    }
+
+    #[test]
+    fn regions_follow_direct_branches_within_the_page() {
+        // 0x100 cmp r0, #0; 0x102 beq 0x108; 0x104 adds r1, #1; 0x106 b 0x10a;
+        // 0x108 subs r1, #1; 0x10a bx lr
+        let code = [0x00, 0x28, 0x01, 0xd0, 0x01, 0x31, 0x00, 0xe0, 0x01, 0x39, 0x70, 0x47];
+        let runs = form_region(0x100, 0x100, &code, 1, MAX_INSTRS, true, 0);
+        assert_eq!(runs.iter().map(|r| r.start).collect::<Vec<_>>(), [0x100, 0x108, 0x104, 0x10a]);
+        assert_eq!(lens(&runs), [2, 2, 2, 1]);
+        // Not following: the first run alone; a run never starts at the stop address.
+        assert_eq!(lens(&form_region(0x100, 0x100, &code, 1, MAX_INSTRS, false, 0)), [2]);
+        let runs = form_region(0x100, 0x100, &code, 0x10a, MAX_INSTRS, true, 0);
+        assert_eq!(runs.iter().map(|r| r.start).collect::<Vec<_>>(), [0x100, 0x108, 0x104]);
     }
 
     #[test]
@@ -194,7 +226,7 @@ mod tests {
         // movs r1, #0 is outside; the block: adds r0, r0, #1; cmp r0, #10; bne start
         // 0x1c40 adds r0, r0, #1; 0x280a cmp r0, #10; 0xd1fc bne .-4
         let code = [0x40, 0x1c, 0x0a, 0x28, 0xfc, 0xd1];
-        let Some(block) = compile(0x100, &code, 1, MAX_INSTRS, true) else {
+        let Some(block) = compile(0x100, 0x100, &code, 1, MAX_INSTRS, true, 0) else {
             return; // no compiler on this host
         };
         assert_eq!(block.max_cycles, 1 + 1 + 3);
@@ -203,7 +235,7 @@ mod tests {
         let map = [0u8; 4];
         let mut regions = [JitRegion::NONE; WINDOWS];
         regions[0] = JitRegion::new(ram.as_mut_ptr(), map.as_ptr(), 0, 0x1000);
-        let mut io = JitIo { cpu: &mut cpu, room: 1000, cycles: 0, instret: 0, regions };
+        let mut io = JitIo { cpu: &mut cpu, room: 1000, cycles: 0, instret: 0, unaligned_trap: 0, regions };
         // SAFETY: io points to live data: 0x1000 bytes of RAM and a 4-page map.
         let exit = unsafe { block.call(&mut io) };
         assert_eq!(exit, EXIT_NEXT);

@@ -25,7 +25,7 @@ impl Machine {
                 if n < threshold {
                     return None;
                 }
-                let compiled = self.compile_block(ri, pc, MAX_BLOCK, true);
+                let compiled = self.compile_block(ri, pc, MAX_BLOCK, true, 0);
                 self.set_jit_slot(ri, page, idx, compiled.map_or(Slot::Never, Slot::Hot));
                 // Straight-line code longer than a block: the block that follows runs as
                 // often as this one, so it compiles on its first start instead of warming up
@@ -69,18 +69,21 @@ impl Machine {
         }
     }
 
-    /// Compiles the block at `pc` (in region `ri`), or `None` if it cannot be compiled.
+    /// Compiles the region at `pc` (in memory region `ri`), or `None` if it cannot be
+    /// compiled; `follow` false compiles one run of at most `max_instrs` instructions.
     pub(super) fn compile_block(
         &self,
         ri: usize,
         pc: u32,
         max_instrs: usize,
-        looping: bool,
+        follow: bool,
+        it0: u8,
     ) -> Option<&'static Compiled> {
         let r = &self.mem[ri];
         let off = (pc - r.base) as usize;
-        let end = ((off / PAGE as usize + 1) * PAGE as usize).min(r.data.len());
-        jit::compile(pc, &r.data[off..end], self.stop_at, max_instrs, looping)
+        let start = off / PAGE as usize * PAGE as usize;
+        let end = (start + PAGE as usize).min(r.data.len());
+        jit::compile(pc, r.base + start as u32, &r.data[start..end], self.stop_at, max_instrs, follow, it0)
     }
 
     /// Runs a compiled block from the current state, then the compiled blocks that follow it
@@ -99,7 +102,10 @@ impl Machine {
                     JitRegion::new(r.data.as_mut_ptr(), r.has_code.as_ptr(), r.base, r.data.len() as u32);
             }
         }
-        let mut io = JitIo { cpu: std::ptr::null_mut(), room: 0, cycles: 0, instret: 0, regions };
+        // CCR.UNALIGN_TRP (B3.2.8) changes only through an SCS store, which no block compiles.
+        let unaligned_trap = if self.sys.ccr & (1 << 3) != 0 { u32::MAX } else { 0 };
+        let mut io =
+            JitIo { cpu: std::ptr::null_mut(), room: 0, cycles: 0, instret: 0, unaligned_trap, regions };
         loop {
             io.cpu = &mut self.cpu;
             io.room = self.next_event.saturating_sub(self.now);
@@ -149,9 +155,10 @@ impl Machine {
     pub fn step_one_jit(&mut self) -> Option<Stop> {
         let pc = self.cpu.r[15];
         let ri = self.mem.iter().position(|r| (pc.wrapping_sub(r.base) as usize) < r.data.len());
+        let it0 = self.cpu.it;
         let block = ri
-            .filter(|_| self.cpu.thumb && self.cpu.it == 0 && pc & 1 == 0)
-            .and_then(|ri| self.compile_block(ri, pc, 1, false));
+            .filter(|_| self.cpu.thumb && pc & 1 == 0)
+            .and_then(|ri| self.compile_block(ri, pc, 1, false, it0));
         let Some(block) = block else {
             return self.step_one();
         };

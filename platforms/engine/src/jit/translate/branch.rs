@@ -1,55 +1,31 @@
-//! Branches: the exits at the end of a pass, and the loop back to the block's start while
-//! another whole pass fits in the cycle budget.
+//! Branches: the end of a run. A direct branch to a run of the same region jumps there
+//! (while a whole pass of it fits in the cycle budget, [`Tx::goto`]); any other leaves the
+//! compiled code with the PC it computed.
 
-use super::{Pc, Tx};
+use super::memory::Align;
+use super::{mem, Pc, Tx};
 use crate::jit::EXIT_NEXT;
 use crate::timing::REFILL;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{Block, InstBuilder, Value};
+use cranelift_codegen::ir::{types, InstBuilder, Value};
 
 impl Tx<'_, '_> {
-    /// Leaves through a branch to `target` (a constant) taken at the end of the pass: loops if
-    /// it is the block's start and another pass fits, otherwise exits.
-    fn branch_exit(&mut self, target: u32, cycles: u64, pc0: u32, looping: bool, max: u64, body: Block) {
-        let instret = self.pass_instrs + 1;
-        if looping && target == pc0 {
-            let cyc = self.b.use_var(self.cyc);
-            let cyc = self.b.ins().iadd_imm_u(cyc, cycles as i64);
-            let ins = self.b.use_var(self.ins);
-            let ins = self.b.ins().iadd_imm_u(ins, instret as i64);
-            self.b.def_var(self.cyc, cyc);
-            self.b.def_var(self.ins, ins);
-            let need = self.b.ins().iadd_imm_u(cyc, max as i64);
-            let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, need, self.room);
-            let out = self.exit(Pc::Const(pc0), 0, 0, EXIT_NEXT);
-            self.b.ins().brif(fits, body, &[], out, &[]);
-        } else {
-            let out = self.exit(Pc::Const(target), cycles, instret, EXIT_NEXT);
-            self.b.ins().jump(out, &[]);
-        }
-    }
-
-    /// A conditional branch at the end of the pass.
-    #[allow(clippy::too_many_arguments)]
-    fn cond_branch(
-        &mut self,
-        taken: Value,
-        target: u32,
-        next: u32,
-        pc0: u32,
-        looping: bool,
-        max: u64,
-        body: Block,
-    ) {
+    /// A conditional branch to `target` at the end of the run; falls through to `next`.
+    fn cond_branch(&mut self, taken: Value, target: u32, next: u32) {
         let (t, f) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(taken, t, &[], f, &[]);
-        self.b.seal_block(t);
-        self.b.seal_block(f);
         self.b.switch_to_block(f);
-        let out = self.exit(Pc::Const(next), self.pass_cycles + 1, self.pass_instrs + 1, EXIT_NEXT);
-        self.b.ins().jump(out, &[]);
+        self.goto(next, self.pass_cycles + 1, self.pass_instrs + 1);
         self.b.switch_to_block(t);
-        self.branch_exit(target, self.pass_cycles + 1 + u64::from(REFILL), pc0, looping, max, body);
+        self.goto(target, self.pass_cycles + 1 + u64::from(REFILL), self.pass_instrs + 1);
+    }
+
+    /// Leaves the compiled code for the address in `target` after a taken indirect branch of
+    /// `cycles` (those of this instruction).
+    fn indirect_exit(&mut self, target: Value, cycles: u32) {
+        let cycles = self.pass_cycles + u64::from(cycles);
+        let out = self.exit(Pc::Val(target), cycles, self.pass_instrs + 1, EXIT_NEXT);
+        self.b.ins().jump(out, &[]);
     }
 
     /// Bails unless `target` is a plain Thumb address: bit 0 set, and not 0xFxxxxxxx (which
@@ -63,65 +39,74 @@ impl Tx<'_, '_> {
         self.bail_if(bad);
     }
 
-    /// B, B<cond>: ends the block.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn b(
-        &mut self,
-        cond: u8,
-        imm: i32,
-        next: u32,
-        pc0: u32,
-        looping: bool,
-        max: u64,
-        body: Block,
-    ) {
-        let pc4 = self.pc.wrapping_add(4);
-        let target = pc4.wrapping_add(imm as u32);
+    /// Leaves for a register's Thumb address (bit 0 cleared) after checking it
+    /// ([`Tx::check_interworking`]).
+    pub(super) fn interworking_exit(&mut self, t: Value, cycles: u32) {
+        let target = self.b.ins().band_imm_u(t, !1i64 & 0xffff_ffff);
+        self.indirect_exit(target, cycles);
+    }
+
+    /// B, B<cond> (or a B inside an IT block, with the block's condition).
+    pub(super) fn b(&mut self, cond: u8, imm: i32, next: u32) {
+        let target = self.pc.wrapping_add(4).wrapping_add(imm as u32);
         if cond >= 14 {
-            self.branch_exit(target, self.pass_cycles + 1 + u64::from(REFILL), pc0, looping, max, body);
+            self.goto(target, self.pass_cycles + 1 + u64::from(REFILL), self.pass_instrs + 1);
         } else {
             let taken = self.cond(cond);
-            self.cond_branch(taken, target, next, pc0, looping, max, body);
+            self.cond_branch(taken, target, next);
         }
     }
 
-    /// CBZ, CBNZ: ends the block.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn cbz(
-        &mut self,
-        nonzero: bool,
-        rn: u8,
-        imm: u32,
-        next: u32,
-        pc0: u32,
-        looping: bool,
-        max: u64,
-        body: Block,
-    ) {
+    /// CBZ, CBNZ.
+    pub(super) fn cbz(&mut self, nonzero: bool, rn: u8, imm: u32, next: u32) {
         let pc4 = self.pc.wrapping_add(4);
         let v = self.reg(rn);
         let cc = if nonzero { IntCC::NotEqual } else { IntCC::Equal };
         let taken = self.b.ins().icmp_imm_u(cc, v, 0);
-        self.cond_branch(taken, pc4.wrapping_add(imm), next, pc0, looping, max, body);
+        self.cond_branch(taken, pc4.wrapping_add(imm), next);
     }
 
-    /// BL: ends the block.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn bl(&mut self, imm: i32, next: u32, pc0: u32, looping: bool, max: u64, body: Block) {
-        let pc4 = self.pc.wrapping_add(4);
+    /// BL.
+    pub(super) fn bl(&mut self, imm: i32, next: u32) {
         let lr = self.iconst(next | 1);
         self.set_reg(14, lr);
-        let target = pc4.wrapping_add(imm as u32);
-        self.branch_exit(target, self.pass_cycles + 1 + u64::from(REFILL), pc0, looping, max, body);
+        let target = self.pc.wrapping_add(4).wrapping_add(imm as u32);
+        self.goto(target, self.pass_cycles + 1 + u64::from(REFILL), self.pass_instrs + 1);
     }
 
-    /// BX: ends the block (bails on an exception return or ARM state).
+    /// BX (bails on an exception return or ARM state).
     pub(super) fn bx(&mut self, rm: u8) {
         let t = self.reg(rm);
         self.check_interworking(t);
-        let target = self.b.ins().band_imm_u(t, !1i64 & 0xffff_ffff);
-        let cycles = self.pass_cycles + 1 + u64::from(REFILL);
-        let out = self.exit(Pc::Val(target), cycles, self.pass_instrs + 1, EXIT_NEXT);
-        self.b.ins().jump(out, &[]);
+        self.interworking_exit(t, 1 + REFILL);
+    }
+
+    /// BLX (register): a call through a function pointer (bails on ARM state).
+    pub(super) fn blx(&mut self, rm: u8, next: u32) {
+        let t = self.reg(rm);
+        self.check_interworking(t);
+        let lr = self.iconst(next | 1);
+        self.set_reg(14, lr);
+        self.interworking_exit(t, 1 + REFILL);
+    }
+
+    /// TBB, TBH: a branch forward by twice the table's entry at `rn + rm` (bytes) or
+    /// `rn + 2 * rm` (halfwords); the table is read as any load (a table outside plain memory
+    /// bails).
+    pub(super) fn table(&mut self, half: bool, rn: u8, rm: u8) {
+        let base = self.reg(rn);
+        let index = self.reg(rm);
+        let index = if half { self.b.ins().ishl_imm_u(index, 1) } else { index };
+        let addr = self.b.ins().iadd(base, index);
+        let span = if half { 2 } else { 1 };
+        let host = self.host(addr, span, Align::None, false);
+        let entry = if half {
+            self.b.ins().uload16(types::I32, mem(), host, 0)
+        } else {
+            self.b.ins().uload8(types::I32, mem(), host, 0)
+        };
+        let off = self.b.ins().ishl_imm_u(entry, 1);
+        let target = self.b.ins().iadd_imm_u(off, i64::from(self.pc.wrapping_add(4)));
+        self.indirect_exit(target, 2 + REFILL);
     }
 }

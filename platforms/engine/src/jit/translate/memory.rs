@@ -2,9 +2,9 @@
 //! [`JitIo`](super::super::JitIo); anything else (misaligned, outside RAM, a store to a page
 //! that holds decoded code) bails to the interpreter.
 
-use super::{imm32, mem, Pc, Tx};
+use super::{imm32, mem, Tx};
 use crate::cpu::instr::*;
-use crate::jit::{JitIo, JitRegion, EXIT_NEXT, PAGE, REGION_SHIFT, WINDOW_SHIFT};
+use crate::jit::{JitIo, JitRegion, PAGE, REGION_SHIFT, WINDOW_SHIFT};
 use crate::timing::{LOAD_STORE, REFILL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
@@ -13,12 +13,24 @@ use std::mem::offset_of;
 impl Tx<'_, '_> {
     // ---- memory ----
 
-    /// The host address of `span` bytes at guest `addr` in plain RAM, aligned to `align`;
-    /// bails otherwise (and, for stores, on pages that hold decoded code).
-    fn host(&mut self, addr: Value, span: u32, align: u32, store: bool) -> Value {
-        if align > 1 {
-            let mis = self.b.ins().band_imm_u(addr, i64::from(align - 1));
-            self.bail_if(mis);
+    /// The host address of `span` bytes at guest `addr` in plain memory, aligned as `align`
+    /// says; bails otherwise (and, for stores, on pages that hold decoded code).
+    pub(super) fn host(&mut self, addr: Value, span: u32, align: Align, store: bool) -> Value {
+        match align {
+            Align::None => {}
+            Align::Words => {
+                let mis = self.b.ins().band_imm_u(addr, 3);
+                self.bail_if(mis);
+            }
+            Align::UnlessAllowed if span > 1 => {
+                // Unaligned LDR/STR/LDRH/STRH are allowed unless CCR.UNALIGN_TRP (A3.2.2).
+                let mis = self.b.ins().band_imm_u(addr, i64::from(span - 1));
+                let trap =
+                    self.b.ins().load(types::I32, mem(), self.io, offset_of!(JitIo, unaligned_trap) as i32);
+                let mis = self.b.ins().band(mis, trap);
+                self.bail_if(mis);
+            }
+            Align::UnlessAllowed => {}
         }
         // The region of the address's window: `io.regions[addr >> 29]`.
         let w = self.b.ins().ushr_imm_u(addr, i64::from(WINDOW_SHIFT));
@@ -79,7 +91,8 @@ impl Tx<'_, '_> {
         (if index { offset_addr } else { base }, offset_addr)
     }
 
-    /// LDR{B,SB,H,SH} (immediate, literal, register), with writeback.
+    /// LDR{B,SB,H,SH} (immediate, literal, register), with writeback; `None` if it loaded the
+    /// PC (a word-aligned LDR PC: the run ends).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn ldr(
         &mut self,
@@ -90,16 +103,24 @@ impl Tx<'_, '_> {
         add: bool,
         index: bool,
         wback: bool,
-    ) -> u32 {
+    ) -> Option<u32> {
         let (addr, offset_addr) = self.address(rn, off, add, index);
         let span = width_bytes(w);
-        let host = self.host(addr, span, span, false);
+        let align = if rt == 15 { Align::Words } else { Align::UnlessAllowed };
+        let host = self.host(addr, span, align, false);
         let v = self.load(w, host, 0);
+        if rt == 15 {
+            self.check_interworking(v);
+        }
         if wback {
             self.set_reg(rn, offset_addr);
         }
+        if rt == 15 {
+            self.interworking_exit(v, LOAD_STORE + REFILL);
+            return None;
+        }
         self.set_reg(rt, v);
-        LOAD_STORE
+        Some(LOAD_STORE)
     }
 
     /// STR{B,H} (immediate, register), with writeback.
@@ -117,7 +138,7 @@ impl Tx<'_, '_> {
         let (addr, offset_addr) = self.address(rn, off, add, index);
         let span = width_bytes(w);
         let v = self.reg(rt);
-        let host = self.host(addr, span, span, true);
+        let host = self.host(addr, span, Align::UnlessAllowed, true);
         match span {
             1 => self.b.ins().istore8(mem(), v, host, 0),
             2 => self.b.ins().istore16(mem(), v, host, 0),
@@ -151,14 +172,14 @@ impl Tx<'_, '_> {
         };
         let addr = if index { offset_addr } else { base };
         if load {
-            let host = self.host(addr, 8, 4, false);
+            let host = self.host(addr, 8, Align::Words, false);
             let a = self.load(Width::W, host, 0);
             let b = self.load(Width::W, host, 4);
             self.set_reg(rt, a);
             self.set_reg(rt2, b);
         } else {
             let (a, b) = (self.reg(rt), self.reg(rt2));
-            let host = self.host(addr, 8, 4, true);
+            let host = self.host(addr, 8, Align::Words, true);
             self.b.ins().store(mem(), a, host, 0);
             self.b.ins().store(mem(), b, host, 4);
         }
@@ -175,7 +196,7 @@ impl Tx<'_, '_> {
         let start = if db { self.b.ins().iadd_imm_u(base, imm32(-4 * i64::from(count))) } else { base };
         let end = if db { start } else { self.b.ins().iadd_imm_u(base, 4 * i64::from(count)) };
         if load {
-            let host = self.host(start, 4 * count, 4, false);
+            let host = self.host(start, 4 * count, Align::Words, false);
             let mut values = Vec::new();
             for r in 0..16u8 {
                 if regs & (1 << r) != 0 {
@@ -196,16 +217,13 @@ impl Tx<'_, '_> {
                 }
             }
             if let Some(t) = pc_value {
-                let target = self.b.ins().band_imm_u(t, !1i64 & 0xffff_ffff);
-                let cycles = self.pass_cycles + u64::from(1 + count + REFILL);
-                let out = self.exit(Pc::Val(target), cycles, self.pass_instrs + 1, EXIT_NEXT);
-                self.b.ins().jump(out, &[]);
+                self.interworking_exit(t, 1 + count + REFILL);
                 return None;
             }
         } else {
             let values: Vec<Value> =
                 (0..16u8).filter(|r| regs & (1 << r) != 0).map(|r| self.reg(r)).collect();
-            let host = self.host(start, 4 * count, 4, true);
+            let host = self.host(start, 4 * count, Align::Words, true);
             for (k, v) in values.into_iter().enumerate() {
                 self.b.ins().store(mem(), v, host, 4 * k as i32);
             }
@@ -215,6 +233,17 @@ impl Tx<'_, '_> {
         }
         Some(1 + count)
     }
+}
+
+/// The alignment an access needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Align {
+    /// Any address (TBB/TBH table reads).
+    None,
+    /// Word-aligned (LDRD/STRD, LDM/STM, loads of the PC).
+    Words,
+    /// Aligned to its size unless unaligned accesses are allowed (single loads and stores).
+    UnlessAllowed,
 }
 
 /// Bytes of a single access.

@@ -7,7 +7,7 @@ mod alu;
 mod branch;
 mod memory;
 
-use super::block::{ends_at, ends_block, max_cycles, regs_of};
+use super::block::{ends_block, regs_of, Ins, Run};
 use super::cache::Jit;
 use super::{BlockFn, Compiled, JitIo, EXIT_BAIL, EXIT_NEXT};
 use crate::cpu::instr::*;
@@ -16,6 +16,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, Block, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_module::Module;
+use std::collections::HashMap;
 use std::mem::offset_of;
 
 /// Where an exit leaves the PC.
@@ -33,6 +34,8 @@ struct Exit {
     cycles: u64,
     instret: u64,
     code: u32,
+    /// ITSTATE to leave (bails inside an IT block; exits of a region that started in one).
+    it: Option<u8>,
 }
 
 const N: usize = 0;
@@ -60,6 +63,15 @@ struct Tx<'a, 'f> {
     pass_instrs: u64,
     /// This instruction's bail exit, once made.
     bail: Option<Block>,
+    /// ITSTATE before this instruction (0 outside IT blocks).
+    it: u8,
+    /// ITSTATE when the region was entered (0 but for single instructions inside IT blocks).
+    it0: u8,
+    /// Whether branches to the region's runs stay in compiled code (not for single runs, which
+    /// run one pass: a single instruction branching to itself must not loop).
+    follow: bool,
+    /// The region's runs by start address: their blocks and most cycles per pass.
+    runs: HashMap<u32, (Block, u64)>,
 }
 
 fn mem() -> MemFlagsData {
@@ -67,26 +79,26 @@ fn mem() -> MemFlagsData {
 }
 
 impl Jit {
-    pub(super) fn build(
-        &mut self,
-        pc0: u32,
-        instrs: &[(Instr, u8)],
-        looping: bool,
-    ) -> Option<&'static Compiled> {
-        let loops = looping && ends_at(pc0, instrs) == Some(pc0);
+    pub(super) fn build(&mut self, runs: &[Run], follow: bool, it0: u8) -> Option<&'static Compiled> {
+        let pc0 = runs[0].start;
+        // Regions with a loop (a branch back to a run at or before its own start) run millions
+        // of passes: optimise them. Straight-line code runs a few thousand times: compile it
+        // fast (measured on bench-cpu: `none` beats `speed` end to end).
+        let loops = runs
+            .iter()
+            .any(|r| r.successors().iter().any(|&t| t <= r.start && runs.iter().any(|q| q.start == t)));
         let module = &mut self.modules[usize::from(loops)];
         let ptr = module.target_config().pointer_type();
         let frontend = module.isa().frontend_config();
         module.clear_context(&mut self.ctx);
         self.ctx.func.signature.params.push(AbiParam::new(ptr));
         self.ctx.func.signature.returns.push(AbiParam::new(types::I32));
-        let max_cycles;
+        let max_cycles = runs[0].max_cycles();
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fbc);
             let entry = b.create_block();
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
-            b.seal_block(entry);
             let io = b.block_params(entry)[0];
             let cpu = b.ins().load(ptr, mem(), io, offset_of!(JitIo, cpu) as i32);
             let room = b.ins().load(types::I64, mem(), io, offset_of!(JitIo, room) as i32);
@@ -94,7 +106,7 @@ impl Jit {
             let flags = std::array::from_fn(|_| b.declare_var(types::I8));
             let cyc = b.declare_var(types::I64);
             let ins = b.declare_var(types::I64);
-            let used = instrs.iter().fold(0u16, |m, (i, _)| m | regs_of(i));
+            let used = runs.iter().flat_map(|r| &r.instrs).fold(0u16, |m, i| m | regs_of(&i.instr));
             let r_off = offset_of!(CpuState, r) as i32;
             for (r, var) in regs.iter().enumerate() {
                 if used & (1 << r) != 0 {
@@ -112,9 +124,9 @@ impl Jit {
             let zero = b.ins().iconst(types::I64, 0);
             b.def_var(cyc, zero);
             b.def_var(ins, zero);
-            let body = b.create_block();
-            b.ins().jump(body, &[]);
-            b.switch_to_block(body);
+            let blocks: HashMap<u32, (Block, u64)> =
+                runs.iter().map(|r| (r.start, (b.create_block(), r.max_cycles()))).collect();
+            b.ins().jump(blocks[&pc0].0, &[]);
             let mut tx = Tx {
                 b: &mut b,
                 io,
@@ -131,10 +143,18 @@ impl Jit {
                 pass_cycles: 0,
                 pass_instrs: 0,
                 bail: None,
+                it: it0,
+                it0,
+                follow,
+                runs: blocks,
             };
-            max_cycles = tx.block(pc0, instrs, looping, body);
-            tx.b.seal_block(body);
+            for run in runs {
+                let block = tx.runs[&run.start].0;
+                tx.b.switch_to_block(block);
+                tx.run(run);
+            }
             tx.fill_exits();
+            b.seal_all_blocks();
             b.finalize(frontend);
         }
         let id = match module.declare_anonymous_function(&self.ctx.func.signature) {
@@ -158,10 +178,20 @@ impl Jit {
         // SAFETY: the function was built with the signature `BlockFn` (one pointer in, i32 out,
         // the platform's default calling convention, which is "C").
         let f: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(code) };
-        tracing::trace!(target: "jit", "compiled {} instructions at 0x{pc0:08x}", instrs.len());
-        let (last, _) = instrs[instrs.len() - 1];
-        let fallthrough = (!ends_block(&last))
-            .then(|| instrs.iter().fold(pc0, |pc, (_, size)| pc.wrapping_add(u32::from(*size))));
+        tracing::trace!(
+            target: "jit",
+            "compiled {} instructions in {} runs at 0x{pc0:08x}",
+            runs.iter().map(|r| r.instrs.len()).sum::<usize>(),
+            runs.len()
+        );
+        // The run's fall-through, when it ends without a branch and outside the region.
+        let first = &runs[0];
+        let fallthrough = first
+            .instrs
+            .last()
+            .filter(|i| !ends_block(&i.instr))
+            .map(|_| first.end())
+            .filter(|e| !runs.iter().any(|r| r.start == *e));
         Some(Box::leak(Box::new(Compiled { f, max_cycles, fallthrough })))
     }
 }
@@ -248,9 +278,12 @@ impl Tx<'_, '_> {
 
     // ---- exits ----
 
+    /// An exit after the current instruction (or out of a run): leaves ITSTATE 0, as it was
+    /// on entry, except in a region entered inside an IT block.
     fn exit(&mut self, pc: Pc, cycles: u64, instret: u64, code: u32) -> Block {
+        let it = (self.it0 != 0).then(|| super::block::it_advance(self.it));
         let block = self.b.create_block();
-        self.exits.push(Exit { block, pc, cycles, instret, code });
+        self.exits.push(Exit { block, pc, cycles, instret, code, it });
         block
     }
 
@@ -259,7 +292,10 @@ impl Tx<'_, '_> {
         if let Some(b) = self.bail {
             return b;
         }
-        let b = self.exit(Pc::Const(self.pc), self.pass_cycles, self.pass_instrs, EXIT_BAIL);
+        let b = self.b.create_block();
+        let it = (self.it != 0 || self.it0 != 0).then_some(self.it);
+        let (cycles, instret) = (self.pass_cycles, self.pass_instrs);
+        self.exits.push(Exit { block: b, pc: Pc::Const(self.pc), cycles, instret, code: EXIT_BAIL, it });
         self.bail = Some(b);
         b
     }
@@ -287,7 +323,6 @@ impl Tx<'_, '_> {
             written.iter().map(|_| self.b.append_block_param(shared, types::I8)).collect();
         for e in exits {
             self.b.switch_to_block(e.block);
-            self.b.seal_block(e.block);
             let pc = match e.pc {
                 Pc::Const(v) => self.b.ins().iconst(types::I32, i64::from(v)),
                 Pc::Val(v) => v,
@@ -297,6 +332,10 @@ impl Tx<'_, '_> {
             let ins = self.b.use_var(self.ins);
             let ins = self.b.ins().iadd_imm_u(ins, e.instret as i64);
             let code = self.b.ins().iconst(types::I32, i64::from(e.code));
+            if let Some(it) = e.it {
+                let it = self.b.ins().iconst(types::I8, i64::from(it));
+                self.b.ins().store(mem(), it, self.cpu, offset_of!(CpuState, it) as i32);
+            }
             let mut args = vec![pc.into(), cyc.into(), ins.into(), code.into()];
             for &f in &written {
                 args.push(self.b.use_var(self.flags[f]).into());
@@ -304,7 +343,6 @@ impl Tx<'_, '_> {
             self.b.ins().jump(shared, &args);
         }
         self.b.switch_to_block(shared);
-        self.b.seal_block(shared);
         self.b.ins().store(mem(), pc, self.cpu, offset_of!(CpuState, r) as i32 + 60);
         self.b.ins().store(mem(), cyc, self.io, offset_of!(JitIo, cycles) as i32);
         self.b.ins().store(mem(), ins, self.io, offset_of!(JitIo, instret) as i32);
@@ -314,39 +352,95 @@ impl Tx<'_, '_> {
         self.b.ins().return_(&[code]);
     }
 
-    // ---- the block ----
+    // ---- the region ----
 
-    /// Translates the block; returns the most cycles one pass can take.
-    fn block(&mut self, pc0: u32, instrs: &[(Instr, u8)], looping: bool, body: Block) -> u64 {
-        // The most cycles of a pass: every instruction's fixed count plus the worst case of
-        // the final branch (taken).
-        let max_cycles: u64 = instrs.iter().map(|(i, _)| u64::from(max_cycles(i))).sum();
-        let mut pc = pc0;
-        for (k, (instr, size)) in instrs.iter().enumerate() {
+    /// Translates one run of the region, in its block.
+    fn run(&mut self, run: &Run) {
+        self.pass_cycles = 0;
+        self.pass_instrs = 0;
+        let mut pc = run.start;
+        for (k, ins) in run.instrs.iter().enumerate() {
             self.pc = pc;
             self.bail = None;
-            let next = pc.wrapping_add(u32::from(*size));
-            let last = k + 1 == instrs.len();
-            let ended = self.instr(instr, next, pc0, looping, max_cycles, body);
-            self.pass_instrs += 1;
-            if ended {
-                return max_cycles;
+            self.it = ins.it;
+            let next = pc.wrapping_add(u32::from(ins.size));
+            let ended =
+                if ins.it != 0 { self.predicated(ins, next) } else { self.instr(&ins.instr, next, false) };
+            match ended {
+                Some(cycles) => self.pass_cycles += u64::from(cycles),
+                None => return,
             }
-            if last {
+            self.pass_instrs += 1;
+            if k + 1 == run.instrs.len() {
                 // Fell off the end (unknown instruction, page end, stop address or length).
-                let exit = self.exit(Pc::Const(next), self.pass_cycles, self.pass_instrs, EXIT_NEXT);
-                self.b.ins().jump(exit, &[]);
+                self.goto(next, self.pass_cycles, self.pass_instrs);
             }
             pc = next;
         }
-        max_cycles
     }
 
-    /// Translates one instruction; true if it ended the block.
-    fn instr(&mut self, i: &Instr, next: u32, pc0: u32, looping: bool, max: u64, body: Block) -> bool {
-        let cycles: u32 = match *i {
+    /// Goes to the run at `target` after `cycles` and `instret` of this one: jumps there if it
+    /// is in the region and a whole pass of it fits in the cycle budget, exits otherwise.
+    fn goto(&mut self, target: u32, cycles: u64, instret: u64) {
+        match self.runs.get(&target).copied() {
+            Some((block, max)) if self.follow && self.it0 == 0 => {
+                let cyc = self.b.use_var(self.cyc);
+                let cyc = self.b.ins().iadd_imm_u(cyc, cycles as i64);
+                let ins = self.b.use_var(self.ins);
+                let ins = self.b.ins().iadd_imm_u(ins, instret as i64);
+                self.b.def_var(self.cyc, cyc);
+                self.b.def_var(self.ins, ins);
+                let need = self.b.ins().iadd_imm_u(cyc, max as i64);
+                let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, need, self.room);
+                let out = self.exit(Pc::Const(target), 0, 0, EXIT_NEXT);
+                self.b.ins().brif(fits, block, &[], out, &[]);
+            }
+            _ => {
+                let out = self.exit(Pc::Const(target), cycles, instret, EXIT_NEXT);
+                self.b.ins().jump(out, &[]);
+            }
+        }
+    }
+
+    /// An instruction inside an IT block: runs only if its condition holds. A skipped one takes
+    /// one cycle (as the interpreter counts); the extra cycles of one that runs are added on
+    /// its path. Returns as [`Tx::instr`].
+    fn predicated(&mut self, ins: &Ins, next: u32) -> Option<u32> {
+        let cond = ins.it >> 4;
+        if let Instr::B { cond: 14.., imm } = ins.instr {
+            self.b(cond, imm, next);
+            return None;
+        }
+        let taken = self.cond(cond);
+        let (run, skip) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(taken, run, &[], skip, &[]);
+        self.b.switch_to_block(run);
+        if ends_block(&ins.instr) {
+            // A conditional BX, BL, POP {pc}...: it ends the run when it runs; skipped, the
+            // run falls through to the next instruction.
+            let ended = self.instr(&ins.instr, next, true);
+            debug_assert!(ended.is_none());
+            self.b.switch_to_block(skip);
+            self.goto(next, self.pass_cycles + 1, self.pass_instrs + 1);
+            return None;
+        }
+        let cycles = self.instr(&ins.instr, next, true).unwrap_or(1);
+        if cycles > 1 {
+            let cyc = self.b.use_var(self.cyc);
+            let cyc = self.b.ins().iadd_imm_u(cyc, i64::from(cycles - 1));
+            self.b.def_var(self.cyc, cyc);
+        }
+        self.b.ins().jump(skip, &[]);
+        self.b.switch_to_block(skip);
+        Some(1)
+    }
+
+    /// Translates one instruction: its cycles, or `None` if it ended the run.
+    fn instr(&mut self, i: &Instr, next: u32, in_it: bool) -> Option<u32> {
+        Some(match *i {
             Instr::Dp { op, s, rd, rn, op2 } => {
-                self.dp(op, s != SetFlags::No, rd, rn, op2);
+                let setflags = s == SetFlags::Yes || (s == SetFlags::OutsideIt && !in_it);
+                self.dp(op, setflags, rd, rn, op2);
                 1
             }
             Instr::Adr { rd, imm } => self.adr(rd, imm),
@@ -357,36 +451,42 @@ impl Tx<'_, '_> {
             Instr::Mul { op, rd, rn, rm, ra } => self.mul(op, rd, rn, rm, ra),
             Instr::LongMul { op, rdlo, rdhi, rn, rm } => self.long_mul(op, rdlo, rdhi, rn, rm),
             Instr::Div { signed, rd, rn, rm } => self.div(signed, rd, rn, rm),
-            Instr::Ldr { w, rt, rn, off, add, index, wback } => self.ldr(w, rt, rn, off, add, index, wback),
+            Instr::Ldr { w, rt, rn, off, add, index, wback } => {
+                self.ldr(w, rt, rn, off, add, index, wback)?
+            }
             Instr::Str { w, rt, rn, off, add, index, wback } => self.str(w, rt, rn, off, add, index, wback),
             Instr::Dual { load, rt, rt2, rn, imm, add, index, wback } => {
                 self.dual(load, rt, rt2, rn, imm, add, index, wback)
             }
-            Instr::Multi { load, rn, regs, db, wback } => match self.multi(load, rn, regs, db, wback) {
-                Some(cycles) => cycles,
-                None => return true, // POP/LDM with the PC: the block ends
-            },
-            Instr::Hint(Hint::Nop) => 1,
+            // POP/LDM with the PC ends the run.
+            Instr::Multi { load, rn, regs, db, wback } => self.multi(load, rn, regs, db, wback)?,
+            Instr::Hint(Hint::Nop) | Instr::It { .. } => 1,
             Instr::B { cond, imm } => {
-                self.b(cond, imm, next, pc0, looping, max, body);
-                return true;
+                self.b(cond, imm, next);
+                return None;
             }
             Instr::Cbz { nonzero, rn, imm } => {
-                self.cbz(nonzero, rn, imm, next, pc0, looping, max, body);
-                return true;
+                self.cbz(nonzero, rn, imm, next);
+                return None;
             }
             Instr::Bl { imm } => {
-                self.bl(imm, next, pc0, looping, max, body);
-                return true;
+                self.bl(imm, next);
+                return None;
             }
             Instr::Bx { rm } => {
                 self.bx(rm);
-                return true;
+                return None;
             }
-            _ => unreachable!("form_block admits only supported instructions"),
-        };
-        self.pass_cycles += u64::from(cycles);
-        false
+            Instr::Blx { rm } => {
+                self.blx(rm, next);
+                return None;
+            }
+            Instr::Table { half, rn, rm } => {
+                self.table(half, rn, rm);
+                return None;
+            }
+            _ => unreachable!("form_run admits only supported instructions"),
+        })
     }
 }
 
