@@ -1,0 +1,5 @@
+//! The workloads, one module each.
+
+pub mod crc;
+pub mod sha256;
+pub mod sort;
