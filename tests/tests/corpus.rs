@@ -27,7 +27,7 @@ fn every_corpus_workload_checks_itself_and_prints_the_same_on_all_three_engines(
     for r in &bench.rows {
         let ok = format!("{}: check ok", r.workload);
         assert!(
-            r.jit_on.console.iter().any(|l| *l == ok),
+            r.jit_on.console.contains(&ok),
             "{} (opt-level {}) did not report `{ok}`:\n{}",
             r.workload,
             r.profile.name(),

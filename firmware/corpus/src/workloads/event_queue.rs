@@ -150,7 +150,7 @@ impl Workload for EventQueue {
                 self.push(b);
             }
             // One frame in five is corrupted.
-            if (r >> 24) % 5 == 0 {
+            if (r >> 24).is_multiple_of(5) {
                 self.push(xsum ^ 0x5a);
                 self.produced.bad += 1;
             } else {

@@ -97,8 +97,8 @@ impl Workload for FirIir {
     fn step(&mut self) {
         let mut sum = 0i32;
         for _ in 0..SAMPLES {
-            let slow = if (self.n / 50) % 2 == 0 { 8000 } else { -8000 };
-            let fast = if (self.n / 3) % 2 == 0 { 3000 } else { -3000 };
+            let slow = if (self.n / 50).is_multiple_of(2) { 8000 } else { -8000 };
+            let fast = if (self.n / 3).is_multiple_of(2) { 3000 } else { -3000 };
             let noise = (self.rng.next_u32() >> 22) as i32 - 512;
             self.n += 1;
             let x = (slow + fast + noise) as i16;

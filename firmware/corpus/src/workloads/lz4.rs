@@ -1,6 +1,6 @@
 //! LZ4 block compression with `lz4_flex` (safe encoder and decoder, no_std, no allocator):
-//! per slice, 128 bytes of generated text (words drawn from a small vocabulary, so it
-//! compresses as logs and JSON do) are compressed and decompressed.
+//! records of 128 bytes of generated text (words drawn from a small vocabulary, so they
+//! compress as logs and JSON do), compressed in one slice and decompressed in the next.
 //!
 //! Checks: every decompression gave the input back, and the stream compressed (the total
 //! compressed size is below the total input size).
@@ -30,6 +30,10 @@ const WORDS: [&[u8]; 16] = [
 /// LZ4 compress/decompress round trips.
 pub struct Lz4RoundTrip {
     rng: XorShift32,
+    slices: u32,
+    input: [u8; INPUT],
+    packed: [u8; INPUT + INPUT / 2],
+    packed_len: usize,
     digest: u32,
     errors: u32,
     input_total: u32,
@@ -39,7 +43,49 @@ pub struct Lz4RoundTrip {
 impl Lz4RoundTrip {
     /// A fresh workload.
     pub fn new() -> Self {
-        Self { rng: XorShift32(0xa54f_f53a), digest: 0, errors: 0, input_total: 0, compressed_total: 0 }
+        Self {
+            rng: XorShift32(0xa54f_f53a),
+            slices: 0,
+            input: [0; INPUT],
+            packed: [0; INPUT + INPUT / 2],
+            packed_len: 0,
+            digest: 0,
+            errors: 0,
+            input_total: 0,
+            compressed_total: 0,
+        }
+    }
+
+    /// Generates a record of text and compresses it.
+    fn compress(&mut self) {
+        let mut n = 0;
+        while n < INPUT {
+            let word = WORDS[(self.rng.next_u32() >> 28) as usize];
+            let take = word.len().min(INPUT - n);
+            self.input[n..n + take].copy_from_slice(&word[..take]);
+            n += take;
+        }
+        self.input_total += INPUT as u32;
+        match lz4_flex::block::compress_into(&self.input, &mut self.packed) {
+            Ok(len) => {
+                self.packed_len = len;
+                self.compressed_total += len as u32;
+                self.digest = fold(self.digest, len as u32);
+            }
+            Err(_) => {
+                self.packed_len = 0;
+                self.errors += 1;
+            }
+        }
+    }
+
+    /// Decompresses the last record and compares it with its text.
+    fn decompress(&mut self) {
+        let mut unpacked = [0u8; INPUT];
+        match lz4_flex::block::decompress_into(&self.packed[..self.packed_len], &mut unpacked) {
+            Ok(m) if m == INPUT && unpacked == self.input => {}
+            _ => self.errors += 1,
+        }
     }
 }
 
@@ -53,28 +99,13 @@ impl Workload for Lz4RoundTrip {
     const NAME: &'static str = "lz4";
 
     fn step(&mut self) {
-        let mut input = [0u8; INPUT];
-        let mut n = 0;
-        while n < INPUT {
-            let word = WORDS[(self.rng.next_u32() >> 28) as usize];
-            let take = word.len().min(INPUT - n);
-            input[n..n + take].copy_from_slice(&word[..take]);
-            n += take;
+        // Even slices compress a record, odd ones decompress and compare it.
+        if self.slices.is_multiple_of(2) {
+            self.compress();
+        } else {
+            self.decompress();
         }
-        let mut packed = [0u8; INPUT + INPUT / 2];
-        let mut unpacked = [0u8; INPUT];
-        match lz4_flex::block::compress_into(&input, &mut packed) {
-            Ok(len) => {
-                self.compressed_total += len as u32;
-                self.digest = fold(self.digest, len as u32);
-                match lz4_flex::block::decompress_into(&packed[..len], &mut unpacked) {
-                    Ok(m) if m == INPUT && unpacked == input => {}
-                    _ => self.errors += 1,
-                }
-            }
-            Err(_) => self.errors += 1,
-        }
-        self.input_total += INPUT as u32;
+        self.slices += 1;
     }
 
     fn digest(&self) -> u32 {
