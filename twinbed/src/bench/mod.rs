@@ -19,6 +19,9 @@
 //! come at fixed instruction counts), it executes the same ones as ours, and its rate is
 //! computed from our count. This is a benchmark, not a test: slow figures are reported, never
 //! an error.
+//!
+//! The same runners measure the benchmark corpus ([`corpus`], `cargo xtask bench corpus`):
+//! workloads from published crates, with the block compiler on and off, against QEMU.
 
 pub mod corpus;
 
