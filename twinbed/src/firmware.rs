@@ -238,7 +238,7 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
     let dir = root(log)?.join("firmware");
     let target_dir = target_dir(variant)?;
     let mut cmd = clean_command("cargo", &dir);
-    // The benchmark firmware (sha2, ed25519) builds only for `cargo xtask bench`, the
+    // The benchmark firmware (sha2, ed25519; the corpus) builds only for `cargo xtask bench`, the
     // bootloader only for its area (`build_ab`).
     cmd.args([
         "build",
@@ -249,6 +249,8 @@ pub fn build(variant: Variant, log: &mut dyn FnMut(&str)) -> Result<Firmware, Bu
         "twinbed-bench",
         "--exclude",
         "twinbed-boot",
+        "--exclude",
+        "twinbed-corpus",
         "--target-dir",
     ])
     .arg(&target_dir);
@@ -387,6 +389,127 @@ pub fn build_bench(sizes: BenchSizes, log: &mut dyn FnMut(&str)) -> Result<Bench
     run_cargo(&mut cmd, &dir)?;
     let out = target_dir.join(TARGET).join("release");
     Ok(BenchFirmware { cpu: out.join("bench-cpu"), duty: out.join("bench-duty"), sizes })
+}
+
+/// How the corpus firmware drives its workload (`TWINBED_CORPUS_MODE`, see firmware/corpus).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CorpusMode {
+    /// The slices back to back, no interrupts.
+    Cpu,
+    /// One slice per wake of timer 0, once per second of virtual time, WFI in between.
+    Duty,
+}
+
+impl CorpusMode {
+    /// The knob's value, also the name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            CorpusMode::Cpu => "cpu",
+            CorpusMode::Duty => "duty",
+        }
+    }
+}
+
+/// How much work the corpus firmware does (`TWINBED_CORPUS_SCALE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CorpusScale {
+    /// 1,000 slices (a few M instructions): for the test.
+    Tiny,
+    /// 8,640 slices: the bench's default.
+    Quick,
+    /// 86,400 slices (24 h of wakes in duty mode; 100-500 M instructions CPU-bound).
+    Full,
+}
+
+impl CorpusScale {
+    /// The knob's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            CorpusScale::Tiny => "tiny",
+            CorpusScale::Quick => "quick",
+            CorpusScale::Full => "full",
+        }
+    }
+
+    /// Slices each workload runs at this scale (as firmware/corpus/src/lib.rs defines them).
+    pub fn slices(self) -> u32 {
+        match self {
+            CorpusScale::Tiny => 1_000,
+            CorpusScale::Quick => 8_640,
+            CorpusScale::Full => 86_400,
+        }
+    }
+}
+
+/// The cargo profile a corpus workload is built in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CorpusProfile {
+    /// `release`: opt-level "s", LTO, one codegen unit (what the firmware workspace ships).
+    Size,
+    /// `corpus-o3`: release with opt-level 3.
+    Speed,
+}
+
+impl CorpusProfile {
+    /// Both, in table order.
+    pub const ALL: [CorpusProfile; 2] = [CorpusProfile::Size, CorpusProfile::Speed];
+
+    /// The cargo profile's name (also its directory under the target dir).
+    pub fn cargo_profile(self) -> &'static str {
+        match self {
+            CorpusProfile::Size => "release",
+            CorpusProfile::Speed => "corpus-o3",
+        }
+    }
+
+    /// The name in tables: the opt-level.
+    pub fn name(self) -> &'static str {
+        match self {
+            CorpusProfile::Size => "s",
+            CorpusProfile::Speed => "3",
+        }
+    }
+}
+
+/// The corpus workloads (the bins of firmware/corpus/src/bin/), sorted.
+pub fn corpus_workloads() -> Vec<String> {
+    let Ok(root) = repo_root() else { return Vec::new() };
+    let mut names: Vec<String> = std::fs::read_dir(root.join("firmware/corpus/src/bin"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Where the corpus of `mode` and `scale` is built: `firmware/target/corpus-<mode>-<scale>`
+/// (each profile in its own directory below it), so no build overwrites another.
+pub fn corpus_target_dir(mode: CorpusMode, scale: CorpusScale) -> Result<PathBuf, NotInCheckout> {
+    Ok(repo_root()?.join("firmware").join("target").join(format!("corpus-{}-{}", mode.name(), scale.name())))
+}
+
+/// Builds every corpus workload (package `twinbed-corpus`) for `mode` and `scale` in `profile`
+/// and returns the directory holding their ELFs (one per workload, named as the workload).
+/// Compiler output goes to this process's stderr.
+pub fn build_corpus(
+    mode: CorpusMode,
+    scale: CorpusScale,
+    profile: CorpusProfile,
+    log: &mut dyn FnMut(&str),
+) -> Result<PathBuf, BuildError> {
+    ensure_target(log)?;
+    let dir = root(log)?.join("firmware");
+    let target_dir = corpus_target_dir(mode, scale)?;
+    let mut cmd = clean_command("cargo", &dir);
+    cmd.args(["build", "--quiet", "--profile", profile.cargo_profile(), "--package", "twinbed-corpus"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("TWINBED_CORPUS_MODE", mode.name())
+        .env("TWINBED_CORPUS_SCALE", scale.name());
+    run_cargo(&mut cmd, &dir)?;
+    Ok(target_dir.join(TARGET).join(profile.cargo_profile()))
 }
 
 #[cfg(test)]

@@ -19,9 +19,14 @@
 //! come at fixed instruction counts), it executes the same ones as ours, and its rate is
 //! computed from our count. This is a benchmark, not a test: slow figures are reported, never
 //! an error.
+//!
+//! The same runners measure the benchmark corpus ([`corpus`], `cargo xtask bench corpus`):
+//! workloads from published crates, with the block compiler on and off, against QEMU.
+
+pub mod corpus;
 
 use crate::firmware::{self, BenchFirmware, BenchSizes};
-use crate::{Board, Engine, Outcome, RunOptions};
+use crate::{Board, Engine, Jit, Outcome, RunOptions};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -52,6 +57,14 @@ pub enum BenchError {
     /// Our engine could not run the ELF.
     #[error(transparent)]
     Run(#[from] crate::RunError),
+    /// `--only` named no corpus workload.
+    #[error("no corpus workload is called `{name}`; the workloads are: {known}")]
+    UnknownWorkload {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
     /// A process could not be started or waited for.
     #[error("could not run `{what}`: {source}. Is it installed (taskset is in util-linux)?")]
     Spawn {
@@ -343,7 +356,7 @@ pub fn mismatch_text(r: &CaseResult) -> String {
 }
 
 /// `1234567` as `1,234,567`.
-fn group(n: u64) -> String {
+pub(crate) fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -420,7 +433,7 @@ pub fn run_cpu(
     Ok(CpuBench { sizes, firmware: fw, pinning, runs, results })
 }
 
-fn plural(n: u32) -> &'static str {
+pub(crate) fn plural(n: u32) -> &'static str {
     if n == 1 {
         ""
     } else {
@@ -429,18 +442,22 @@ fn plural(n: u32) -> &'static str {
 }
 
 /// Keeps the fastest of the runs whose console is `reference`, or the first that is not.
-fn keep(kept: &mut Option<Measurement>, new: Measurement, reference: &[String]) {
-    let replace = match kept {
-        None => true,
-        Some(k) if k.console != reference || k.exit != Some(0) => false,
-        Some(k) => new.console != reference || new.exit != Some(0) || new.wall < k.wall,
-    };
-    if replace {
+pub(crate) fn keep(kept: &mut Option<Measurement>, new: Measurement, reference: &[String]) {
+    if replaces(kept.as_ref(), &new, reference) {
         *kept = Some(new);
     }
 }
 
-fn summary(m: &Measurement) -> String {
+/// Whether [`keep`] would keep `new` instead of `kept`.
+pub(crate) fn replaces(kept: Option<&Measurement>, new: &Measurement, reference: &[String]) -> bool {
+    match kept {
+        None => true,
+        Some(k) if k.console != reference || k.exit != Some(0) => false,
+        Some(k) => new.console != reference || new.exit != Some(0) || new.wall < k.wall,
+    }
+}
+
+pub(crate) fn summary(m: &Measurement) -> String {
     let exit = m.exit.map_or("did not exit (timeout)".to_owned(), |c| format!("exit {c}"));
     let count = m.instructions.map_or(String::new(), |n| {
         format!(", {} instructions, {:.1} M/s", group(n), mips(Some(n), m.wall).unwrap_or(0.0))
@@ -448,26 +465,46 @@ fn summary(m: &Measurement) -> String {
     format!("{:<11} {:>8.3} s wall, {exit}{count}", m.runner.name(), m.wall.as_secs_f64())
 }
 
-/// Runs `elf` on our engine, in-process on this thread.
+/// Runs `elf` on our engine, in-process on this thread, with the default block compiler
+/// setting.
 fn run_ours(board: &Board, elf: &Path, timeout: Duration) -> Result<Measurement, BenchError> {
+    run_ours_with(board, elf, Jit::Auto, timeout).map(|(m, _)| m)
+}
+
+/// Runs `elf` on our engine, in-process on this thread, with the block compiler set to `jit`;
+/// also returns what the compiler did during the run (blocks, host time compiling).
+pub(crate) fn run_ours_with(
+    board: &Board,
+    elf: &Path,
+    jit: Jit,
+    timeout: Duration,
+) -> Result<(Measurement, twinbed_engine::CompileStats), BenchError> {
     // Every run compiles its own blocks: the compiler's time counts, as QEMU's does.
     twinbed_engine::forget_compiled_blocks();
     let mut opts = RunOptions::new(board.clone(), elf);
     opts.engine = Engine::Native;
+    opts.jit = jit;
     opts.timeout = timeout;
     let mut console = Vec::new();
+    let before = twinbed_engine::compile_stats();
     let report = crate::run(&opts, &mut |line: &str| console.push(line.to_owned()))?;
+    let after = twinbed_engine::compile_stats();
+    let compiled = twinbed_engine::CompileStats {
+        blocks: after.blocks.saturating_sub(before.blocks),
+        nanos: after.nanos.saturating_sub(before.nanos),
+    };
     let exit = match report.outcome {
         Outcome::Exited(c) => Some(c),
         Outcome::Stopped | Outcome::TimedOut => None,
     };
-    Ok(Measurement {
+    let m = Measurement {
         runner: Runner::Ours,
         wall: report.wall,
         instructions: report.instructions,
         exit,
         console,
-    })
+    };
+    Ok((m, compiled))
 }
 
 /// The QEMU command line for a plain launch: the backend's own (machine, console, semihosting,
@@ -505,7 +542,7 @@ fn qemu_args(
 }
 
 /// Runs `elf` on `taskset -c 0 <qemu> ...`, console from stdout, killed after `timeout`.
-fn run_qemu(
+pub(crate) fn run_qemu(
     qemu: &PathBuf,
     board: &Board,
     elf: &Path,
