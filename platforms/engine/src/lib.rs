@@ -12,6 +12,6 @@ pub mod power;
 pub mod system;
 
 pub use cpu::timing;
-pub use jit::{compile_stats, forget_compiled_blocks, CompileStats};
+pub use jit::{compile_stats, forget_compiled_blocks, set_tier_up_cycles, CompileStats, TIER_UP_CYCLES};
 pub use machine::{Machine, MachineError, Stop, JIT_THRESHOLD};
 pub use power::{EnergyReport, PowerError};

@@ -339,6 +339,9 @@ fn compiled_blocks_match_the_interpreter() {
         None => (0..programs).collect(),
     };
 
+    // Regions go to the optimising tier after 500 cycles instead of millions, so both tiers
+    // run (and are compared) in every program.
+    twinbed_engine::set_tier_up_cycles(500);
     let events = Arc::new(JitEvents::default());
     let _guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(JitCounter(events.clone())));
 

@@ -23,6 +23,7 @@ struct Key {
     code: Vec<u16>,
     follow: bool,
     it0: u8,
+    optimise: bool,
 }
 
 /// The compiler: its Cranelift modules and contexts, and the blocks it compiled.
@@ -56,13 +57,15 @@ impl Jit {
         if cfg!(target_endian = "big") {
             return Err("big-endian host".into());
         }
-        // Straight-line blocks run a few thousand times: compile them fast (measured on
-        // bench-cpu: `none` beats `speed` end to end). Loops run millions of passes: optimise
-        // them (bench-duty 24 h: 0.62 s with `none`, 0.53 s with `speed`).
+        // The first tier compiles fast (`none`); regions that keep running are compiled again
+        // with `speed` (see `Compiled::spent`).
         let module = |opt: &str| -> Result<JITModule, String> {
             let mut flags = settings::builder();
             let e = |e: settings::SetError| e.to_string();
             flags.set("opt_level", opt).map_err(e)?;
+            if opt == "none" {
+                flags.set("regalloc_algorithm", "single_pass").map_err(e)?;
+            }
             flags.set("is_pic", "false").map_err(e)?;
             // The IR comes from this file, not from users; the differential test checks it.
             flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }).map_err(e)?;
@@ -82,21 +85,29 @@ impl Jit {
 static COMPILE_NANOS: AtomicU64 = AtomicU64::new(0);
 /// Blocks compiled (not found in the cache), process-wide.
 static COMPILED_BLOCKS: AtomicU64 = AtomicU64::new(0);
+/// Guest instructions in them.
+static COMPILED_INSTRS: AtomicU64 = AtomicU64::new(0);
 
 /// What the block compiler has cost this process so far: blocks compiled and the host time
 /// spent forming and translating them (waiting for the compiler's lock included). Benchmarks
 /// take the difference around a run to report the share of wall time spent compiling.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompileStats {
-    /// Blocks compiled (cache hits are not counted).
+    /// Blocks (regions) compiled (cache hits are not counted).
     pub blocks: u64,
+    /// Guest instructions in them.
+    pub instrs: u64,
     /// Host time compiling them.
     pub nanos: u64,
 }
 
 /// The process-wide [`CompileStats`] so far.
 pub fn compile_stats() -> CompileStats {
-    CompileStats { blocks: COMPILED_BLOCKS.load(Relaxed), nanos: COMPILE_NANOS.load(Relaxed) }
+    CompileStats {
+        blocks: COMPILED_BLOCKS.load(Relaxed),
+        instrs: COMPILED_INSTRS.load(Relaxed),
+        nanos: COMPILE_NANOS.load(Relaxed),
+    }
 }
 
 /// Makes the process forget its compiled blocks: machines made after this compile their
@@ -111,7 +122,8 @@ pub fn forget_compiled_blocks() {
 /// The region at `pc` (see [`form_region`]) compiled, or `None` if its first instruction is
 /// not one the compiler knows (or there is no compiler on this host). `page` holds the
 /// decode-cache page that starts at `page_base`; a region never leaves it. With `follow`
-/// false the region is one run of at most `max_instrs` instructions. Compiled code finds
+/// false the region is one run of at most `max_instrs` instructions. `optimise` picks the
+/// second tier. Compiled code finds
 /// memory through the region table of [`JitIo`](super::JitIo), so it does not depend on the
 /// board's memory map.
 pub(crate) fn compile(
@@ -122,6 +134,7 @@ pub(crate) fn compile(
     max_instrs: usize,
     follow: bool,
     it0: u8,
+    optimise: bool,
 ) -> Option<&'static Compiled> {
     let started = Instant::now();
     let runs = form_region(pc, page_base, page, stop_at, max_instrs, follow, it0);
@@ -142,15 +155,16 @@ pub(crate) fn compile(
         }
     }
     let mut j = jit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let key = Key { pc, code, follow, it0 };
+    let key = Key { pc, code, follow, it0, optimise };
     if let Some(c) = j.cache.get(&key) {
         return *c;
     }
-    let compiled = j.build(&runs, follow, it0);
+    let compiled = j.build(&runs, follow, it0, optimise);
     if j.cache.len() < CACHE_LIMIT {
         j.cache.insert(key, compiled);
     }
     COMPILED_BLOCKS.fetch_add(1, Relaxed);
+    COMPILED_INSTRS.fetch_add(runs.iter().map(|r| r.instrs.len() as u64).sum(), Relaxed);
     COMPILE_NANOS.fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
     compiled
 }

@@ -14,6 +14,8 @@ impl Tx<'_, '_> {
     fn cond_branch(&mut self, taken: Value, target: u32, next: u32) {
         let (t, f) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(taken, t, &[], f, &[]);
+        self.b.seal_block(t);
+        self.b.seal_block(f);
         self.b.switch_to_block(f);
         self.goto(next, self.pass_cycles + 1, self.pass_instrs + 1);
         self.b.switch_to_block(t);

@@ -18,6 +18,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_module::Module;
 use std::collections::HashMap;
 use std::mem::offset_of;
+use std::sync::atomic::AtomicU64;
 
 /// Where an exit leaves the PC.
 #[derive(Clone, Copy)]
@@ -70,6 +71,13 @@ struct Tx<'a, 'f> {
     /// Whether branches to the region's runs stay in compiled code (not for single runs, which
     /// run one pass: a single instruction branching to itself must not loop).
     follow: bool,
+    /// Guest registers and flags live in host registers (Cranelift variables) across the
+    /// whole region (the optimising tier), or in the core's memory, with their values cached
+    /// only along straight-line code (the first tier: far less for the register allocator).
+    vars: bool,
+    /// First tier: the value of each register and flag known at this point, if any.
+    known_r: [Option<Value>; 15],
+    known_f: [Option<Value>; 4],
     /// The region's runs by start address: their blocks and most cycles per pass.
     runs: HashMap<u32, (Block, u64)>,
 }
@@ -79,15 +87,17 @@ fn mem() -> MemFlagsData {
 }
 
 impl Jit {
-    pub(super) fn build(&mut self, runs: &[Run], follow: bool, it0: u8) -> Option<&'static Compiled> {
+    pub(super) fn build(
+        &mut self,
+        runs: &[Run],
+        follow: bool,
+        it0: u8,
+        optimise: bool,
+    ) -> Option<&'static Compiled> {
         let pc0 = runs[0].start;
-        // Regions with a loop (a branch back to a run at or before its own start) run millions
-        // of passes: optimise them. Straight-line code runs a few thousand times: compile it
-        // fast (measured on bench-cpu: `none` beats `speed` end to end).
-        let loops = runs
-            .iter()
-            .any(|r| r.successors().iter().any(|&t| t <= r.start && runs.iter().any(|q| q.start == t)));
-        let module = &mut self.modules[usize::from(loops)];
+        // Two tiers: every region is first compiled fast (Cranelift's `none`); one that keeps
+        // running is compiled again optimised (`speed`, see `Compiled::spent`).
+        let module = &mut self.modules[usize::from(optimise)];
         let ptr = module.target_config().pointer_type();
         let frontend = module.isa().frontend_config();
         module.clear_context(&mut self.ctx);
@@ -99,6 +109,7 @@ impl Jit {
             let entry = b.create_block();
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
+            b.seal_block(entry);
             let io = b.block_params(entry)[0];
             let cpu = b.ins().load(ptr, mem(), io, offset_of!(JitIo, cpu) as i32);
             let room = b.ins().load(types::I64, mem(), io, offset_of!(JitIo, room) as i32);
@@ -108,6 +119,7 @@ impl Jit {
             let ins = b.declare_var(types::I64);
             let used = runs.iter().flat_map(|r| &r.instrs).fold(0u16, |m, i| m | regs_of(&i.instr));
             let r_off = offset_of!(CpuState, r) as i32;
+            let used = if optimise { used } else { 0 };
             for (r, var) in regs.iter().enumerate() {
                 if used & (1 << r) != 0 {
                     let v = b.ins().load(types::I32, mem(), cpu, r_off + 4 * r as i32);
@@ -118,7 +130,11 @@ impl Jit {
                 }
             }
             for (f, var) in flags.iter().enumerate() {
-                let v = b.ins().load(types::I8, mem(), cpu, flag_offset(f));
+                let v = if optimise {
+                    b.ins().load(types::I8, mem(), cpu, flag_offset(f))
+                } else {
+                    b.ins().iconst(types::I8, 0)
+                };
                 b.def_var(*var, v);
             }
             let zero = b.ins().iconst(types::I64, 0);
@@ -146,11 +162,15 @@ impl Jit {
                 it: it0,
                 it0,
                 follow,
+                vars: optimise,
+                known_r: [None; 15],
+                known_f: [None; 4],
                 runs: blocks,
             };
             for run in runs {
                 let block = tx.runs[&run.start].0;
                 tx.b.switch_to_block(block);
+                tx.forget();
                 tx.run(run);
             }
             tx.fill_exits();
@@ -175,6 +195,7 @@ impl Jit {
             return None;
         }
         let code = module.get_finalized_function(id);
+
         // SAFETY: the function was built with the signature `BlockFn` (one pointer in, i32 out,
         // the platform's default calling convention, which is "C").
         let f: BlockFn = unsafe { std::mem::transmute::<*const u8, BlockFn>(code) };
@@ -192,7 +213,13 @@ impl Jit {
             .filter(|i| !ends_block(&i.instr))
             .map(|_| first.end())
             .filter(|e| !runs.iter().any(|r| r.start == *e));
-        Some(Box::leak(Box::new(Compiled { f, max_cycles, fallthrough })))
+        Some(Box::leak(Box::new(Compiled {
+            f,
+            max_cycles,
+            fallthrough,
+            optimised: optimise,
+            spent: AtomicU64::new(0),
+        })))
     }
 }
 
@@ -212,15 +239,26 @@ impl Tx<'_, '_> {
         if r >= 15 {
             // Reads of the PC see the instruction's address + 4.
             self.b.ins().iconst(types::I32, i64::from(self.pc.wrapping_add(4)))
-        } else {
+        } else if self.vars {
             self.b.use_var(self.regs[usize::from(r)])
+        } else if let Some(v) = self.known_r[usize::from(r)] {
+            v
+        } else {
+            let off = offset_of!(CpuState, r) as i32 + 4 * i32::from(r);
+            let v = self.b.ins().load(types::I32, mem(), self.cpu, off);
+            self.known_r[usize::from(r)] = Some(v);
+            v
         }
     }
 
     fn set_reg(&mut self, r: u8, v: Value) {
         debug_assert!(r < 15);
         let v = if r == 13 { self.b.ins().band_imm_u(v, !3i64 & 0xffff_ffff) } else { v };
-        self.b.def_var(self.regs[usize::from(r)], v);
+        if self.vars {
+            self.b.def_var(self.regs[usize::from(r)], v);
+        } else {
+            self.known_r[usize::from(r)] = Some(v);
+        }
         // Written through: exits then store nothing but the PC and the counts (which keeps
         // them, and compilation, small).
         let off = offset_of!(CpuState, r) as i32 + 4 * i32::from(r);
@@ -228,14 +266,34 @@ impl Tx<'_, '_> {
     }
 
     fn flag(&mut self, f: usize) -> Value {
-        self.b.use_var(self.flags[f])
+        if self.vars {
+            return self.b.use_var(self.flags[f]);
+        }
+        if let Some(v) = self.known_f[f] {
+            return v;
+        }
+        let v = self.b.ins().load(types::I8, mem(), self.cpu, flag_offset(f));
+        self.known_f[f] = Some(v);
+        v
     }
 
     fn set_flag(&mut self, f: usize, v: Value) {
-        // Stored only on the way out (`fill_exits`): a loop that sets flags every pass stores
-        // them once.
-        self.b.def_var(self.flags[f], v);
-        self.fwritten |= 1 << f;
+        if self.vars {
+            // Stored only on the way out (`fill_exits`): a loop that sets flags every pass
+            // stores them once.
+            self.b.def_var(self.flags[f], v);
+            self.fwritten |= 1 << f;
+        } else {
+            self.known_f[f] = Some(v);
+            self.b.ins().store(mem(), v, self.cpu, flag_offset(f));
+        }
+    }
+
+    /// First tier: forgets every known value (at a block that other paths join: the values
+    /// known on one path are not known on the other).
+    fn forget(&mut self) {
+        self.known_r = [None; 15];
+        self.known_f = [None; 4];
     }
 
     fn set_nz(&mut self, r: Value) {
@@ -322,7 +380,10 @@ impl Tx<'_, '_> {
         let flags: Vec<Value> =
             written.iter().map(|_| self.b.append_block_param(shared, types::I8)).collect();
         for e in exits {
+            // Every branch to an exit was made while translating its instruction: sealing it
+            // now keeps the variables it reads from becoming block parameters.
             self.b.switch_to_block(e.block);
+            self.b.seal_block(e.block);
             let pc = match e.pc {
                 Pc::Const(v) => self.b.ins().iconst(types::I32, i64::from(v)),
                 Pc::Val(v) => v,
@@ -343,6 +404,7 @@ impl Tx<'_, '_> {
             self.b.ins().jump(shared, &args);
         }
         self.b.switch_to_block(shared);
+        self.b.seal_block(shared);
         self.b.ins().store(mem(), pc, self.cpu, offset_of!(CpuState, r) as i32 + 60);
         self.b.ins().store(mem(), cyc, self.io, offset_of!(JitIo, cycles) as i32);
         self.b.ins().store(mem(), ins, self.io, offset_of!(JitIo, instret) as i32);
@@ -412,8 +474,12 @@ impl Tx<'_, '_> {
             return None;
         }
         let taken = self.cond(cond);
+        // What is known before it stays known where the instruction was skipped; after the
+        // join, what it may have changed is not.
+        let known = (self.known_r, self.known_f);
         let (run, skip) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(taken, run, &[], skip, &[]);
+        self.b.seal_block(run);
         self.b.switch_to_block(run);
         if ends_block(&ins.instr) {
             // A conditional BX, BL, POP {pc}...: it ends the run when it runs; skipped, the
@@ -421,6 +487,8 @@ impl Tx<'_, '_> {
             let ended = self.instr(&ins.instr, next, true);
             debug_assert!(ended.is_none());
             self.b.switch_to_block(skip);
+            self.b.seal_block(skip);
+            (self.known_r, self.known_f) = known;
             self.goto(next, self.pass_cycles + 1, self.pass_instrs + 1);
             return None;
         }
@@ -432,6 +500,10 @@ impl Tx<'_, '_> {
         }
         self.b.ins().jump(skip, &[]);
         self.b.switch_to_block(skip);
+        self.b.seal_block(skip);
+        let after = (self.known_r, self.known_f);
+        self.known_r = std::array::from_fn(|r| known.0[r].filter(|v| after.0[r] == Some(*v)));
+        self.known_f = std::array::from_fn(|f| known.1[f].filter(|v| after.1[f] == Some(*v)));
         Some(1)
     }
 
