@@ -491,6 +491,7 @@ pub(crate) fn run_ours_with(
     let after = twinbed_engine::compile_stats();
     let compiled = twinbed_engine::CompileStats {
         blocks: after.blocks.saturating_sub(before.blocks),
+        instrs: after.instrs.saturating_sub(before.instrs),
         nanos: after.nanos.saturating_sub(before.nanos),
     };
     let exit = match report.outcome {
