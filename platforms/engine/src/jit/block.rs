@@ -40,7 +40,8 @@ impl Run {
     /// Where it may go next at a constant address: a direct branch's target, and the
     /// instruction after it when it may fall through (a conditional branch or a run that ends
     /// without branching). Indirect branches (BX, POP {pc}, TBB...) have no constant target.
-    pub(super) fn successors(&self) -> Vec<u32> {
+    /// With each, whether a branch leads there (rather than straight-line code).
+    pub(super) fn successors(&self) -> Vec<(u32, bool)> {
         let Some(last) = self.instrs.last() else { return Vec::new() };
         let at = self.end().wrapping_sub(u32::from(last.size));
         let next = self.end();
@@ -56,13 +57,13 @@ impl Run {
             Instr::Cbz { imm, .. } => vec![at.wrapping_add(4).wrapping_add(imm), next],
             Instr::Bl { imm } => vec![at.wrapping_add(4).wrapping_add(imm as u32)],
             _ if ends_block(&last.instr) => Vec::new(),
-            _ => vec![next],
+            _ => return vec![(next, false)],
         };
         // A branch inside an IT block falls through when its condition fails.
         if last.it != 0 && !to.contains(&next) {
             to.push(next);
         }
-        to
+        to.into_iter().map(|t| (t, true)).collect()
     }
 }
 
@@ -167,30 +168,38 @@ pub(super) const MAX_REGION: usize = 256;
 /// The region at `pc`: the run there, then the runs its direct branches and fall-throughs
 /// lead to in the same decode-cache page (breadth first, up to [`MAX_RUNS`] runs and
 /// [`MAX_REGION`] instructions), so that loops and if/else inside a function run without
-/// leaving compiled code. A run never starts at the stop address. With `follow` false, the
-/// region is the first run alone. The first run is empty if its first instruction is unknown.
+/// leaving compiled code. A branch target joins only if `visited` says the program has been
+/// there (paths never taken so far, such as error handling, are left out: they would cost
+/// compile time for nothing); straight-line code after a run that ends without a branch
+/// always joins. A run never starts at the stop address. Without `visited`, the region is the
+/// first run alone. The first run is empty if its first instruction is unknown.
 pub(super) fn form_region(
     pc: u32,
     page_base: u32,
     page: &[u8],
     stop_at: u32,
     max: usize,
-    follow: bool,
+    visited: Option<&dyn Fn(u32) -> bool>,
     it0: u8,
 ) -> Vec<Run> {
     let first = form_run(pc, page_base, page, stop_at, max, it0);
-    if !follow || first.instrs.is_empty() {
+    let Some(visited) = visited.filter(|_| !first.instrs.is_empty()) else {
         return vec![first];
-    }
+    };
     let mut total = first.instrs.len();
-    let mut queue: std::collections::VecDeque<u32> = first.successors().into();
+    let mut queue: std::collections::VecDeque<(u32, bool)> = first.successors().into();
     let mut runs = vec![first];
     let in_page = |a: u32| (a.wrapping_sub(page_base) as usize) < page.len();
-    while let Some(s) = queue.pop_front() {
+    while let Some((s, branch)) = queue.pop_front() {
         if runs.len() >= MAX_RUNS || total >= MAX_REGION {
             break;
         }
-        if s == stop_at || s & 1 != 0 || !in_page(s) || runs.iter().any(|r| r.start == s) {
+        if s == stop_at
+            || s & 1 != 0
+            || !in_page(s)
+            || (branch && !visited(s))
+            || runs.iter().any(|r| r.start == s)
+        {
             continue;
         }
         let run = form_run(s, page_base, page, stop_at, max.min(MAX_REGION - total), 0);

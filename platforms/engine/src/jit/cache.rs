@@ -121,8 +121,9 @@ pub fn forget_compiled_blocks() {
 
 /// The region at `pc` (see [`form_region`]) compiled, or `None` if its first instruction is
 /// not one the compiler knows (or there is no compiler on this host). `page` holds the
-/// decode-cache page that starts at `page_base`; a region never leaves it. With `follow`
-/// false the region is one run of at most `max_instrs` instructions. `optimise` picks the
+/// decode-cache page that starts at `page_base`; a region never leaves it. Without `visited`
+/// (where the program has been: see [`form_region`]) the region is one run of at most
+/// `max_instrs` instructions. `optimise` picks the
 /// second tier. Compiled code finds
 /// memory through the region table of [`JitIo`](super::JitIo), so it does not depend on the
 /// board's memory map.
@@ -132,12 +133,13 @@ pub(crate) fn compile(
     page: &[u8],
     stop_at: u32,
     max_instrs: usize,
-    follow: bool,
+    visited: Option<&dyn Fn(u32) -> bool>,
     it0: u8,
     optimise: bool,
 ) -> Option<&'static Compiled> {
     let started = Instant::now();
-    let runs = form_region(pc, page_base, page, stop_at, max_instrs, follow, it0);
+    let follow = visited.is_some();
+    let runs = form_region(pc, page_base, page, stop_at, max_instrs, visited, it0);
     if runs[0].instrs.is_empty() {
         return None;
     }

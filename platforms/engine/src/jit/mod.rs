@@ -238,13 +238,16 @@ mod tests {
         // 0x100 cmp r0, #0; 0x102 beq 0x108; 0x104 adds r1, #1; 0x106 b 0x10a;
         // 0x108 subs r1, #1; 0x10a bx lr
         let code = [0x00, 0x28, 0x01, 0xd0, 0x01, 0x31, 0x00, 0xe0, 0x01, 0x39, 0x70, 0x47];
-        let runs = form_region(0x100, 0x100, &code, 1, MAX_INSTRS, true, 0);
+        let runs = form_region(0x100, 0x100, &code, 1, MAX_INSTRS, Some(&|_| true), 0);
         assert_eq!(runs.iter().map(|r| r.start).collect::<Vec<_>>(), [0x100, 0x108, 0x104, 0x10a]);
         assert_eq!(lens(&runs), [2, 2, 2, 1]);
         // Not following: the first run alone; a run never starts at the stop address.
-        assert_eq!(lens(&form_region(0x100, 0x100, &code, 1, MAX_INSTRS, false, 0)), [2]);
-        let runs = form_region(0x100, 0x100, &code, 0x10a, MAX_INSTRS, true, 0);
+        assert_eq!(lens(&form_region(0x100, 0x100, &code, 1, MAX_INSTRS, None, 0)), [2]);
+        let runs = form_region(0x100, 0x100, &code, 0x10a, MAX_INSTRS, Some(&|_| true), 0);
         assert_eq!(runs.iter().map(|r| r.start).collect::<Vec<_>>(), [0x100, 0x108, 0x104]);
+        // Only where the program has been: here never at 0x108 (the beq never taken).
+        let runs = form_region(0x100, 0x100, &code, 1, MAX_INSTRS, Some(&|a| a != 0x108), 0);
+        assert_eq!(runs.iter().map(|r| r.start).collect::<Vec<_>>(), [0x100, 0x104, 0x10a]);
     }
 
     #[test]
@@ -252,7 +255,7 @@ mod tests {
         // movs r1, #0 is outside; the block: adds r0, r0, #1; cmp r0, #10; bne start
         // 0x1c40 adds r0, r0, #1; 0x280a cmp r0, #10; 0xd1fc bne .-4
         let code = [0x40, 0x1c, 0x0a, 0x28, 0xfc, 0xd1];
-        let Some(block) = compile(0x100, 0x100, &code, 1, MAX_INSTRS, true, 0, false) else {
+        let Some(block) = compile(0x100, 0x100, &code, 1, MAX_INSTRS, Some(&|_| true), 0, false) else {
             return; // no compiler on this host
         };
         assert_eq!(block.max_cycles, 1 + 1 + 3);

@@ -83,18 +83,18 @@ impl Machine {
     ) -> Option<&'static Compiled> {
         let r = &self.mem[ri];
         let off = (pc - r.base) as usize;
-        let start = off / PAGE as usize * PAGE as usize;
+        let page = off / PAGE as usize;
+        let start = page * PAGE as usize;
         let end = (start + PAGE as usize).min(r.data.len());
-        jit::compile(
-            pc,
-            r.base + start as u32,
-            &r.data[start..end],
-            self.stop_at,
-            max_instrs,
-            follow,
-            it0,
-            optimise,
-        )
+        let page_base = r.base + start as u32;
+        // Where the program has been: block starts the interpreter counted (or compiled).
+        let slots = r.jit.get(page).and_then(|s| s.as_deref());
+        let visited = |a: u32| {
+            let i = (a.wrapping_sub(page_base) / 2) as usize;
+            slots.and_then(|s| s.get(i)).is_some_and(|s| !matches!(s, Slot::Cold(0)))
+        };
+        let visited: Option<&dyn Fn(u32) -> bool> = if follow { Some(&visited) } else { None };
+        jit::compile(pc, page_base, &r.data[start..end], self.stop_at, max_instrs, visited, it0, optimise)
     }
 
     /// Runs a compiled block from the current state, then the compiled blocks that follow it

@@ -131,12 +131,15 @@ impl Machine {
             self.exec_decoded(pc, &entry.0, size).map_err(|e| (e, pc))?;
             let next = self.cpu.r[15];
             // Branches within the same page (loops) stay in this loop too, unless the block
-            // compiler is on: then every branch goes back to `run`, so that the block at its
-            // target counts as started (and runs compiled once it is hot).
+            // compiler is on: then every branch, taken or not, goes back to `run`, so that the
+            // block at where it leads counts as started (and runs compiled once it is hot;
+            // regions take in only code the program has been to).
             let in_page = next.wrapping_sub(page_base);
             if in_page >= PAGE
                 || self.now >= self.next_event
-                || (jit_on && next != pc.wrapping_add(u32::from(size)))
+                || (jit_on
+                    && (next != pc.wrapping_add(u32::from(size))
+                        || matches!(entry.0, Instr::B { .. } | Instr::Cbz { .. })))
             {
                 return Ok(());
             }

@@ -639,7 +639,7 @@ impl Gen {
     fn stmt(&mut self, in_loop: bool) {
         let calls = if self.callable > 0 && !self.leaf { 5 } else { 0 };
         let smc = if in_loop && self.smc_slot.is_some() { 2 } else { 0 };
-        match self.weighted(&[70, 8, 1, 5, calls, 3, 5, smc]) {
+        match self.weighted(&[70, 8, 1, 5, calls, 3, 5, smc, 2, 3]) {
             0 => self.simple(),
             1 => {
                 // b<cond> over a few instructions (16-bit, sometimes 32-bit)
@@ -690,14 +690,51 @@ impl Gen {
                     let off = sub as i32 - (self.here() as i32 + 4);
                     self.t32(b32(true, off));
                 } else {
-                    // blx r12 (the compiler leaves BLX to the interpreter)
+                    // blx r12 (a call through a register)
                     self.movw(12, sub | 1);
                     self.t16(bx16(true, 12));
                 }
             }
             5 => self.push_pop(),
             6 => self.unsupported(in_loop),
-            _ => self.smc(),
+            7 => self.smc(),
+            8 => self.jump_table(),
+            _ => self.it_block(),
+        }
+    }
+
+    /// A switch through TBB or TBH on a register masked to 0..3: four cases of a few
+    /// instructions, each branching to the end.
+    fn jump_table(&mut self) {
+        let (half, ri, rs) = (self.chance(40), self.data(), self.any());
+        self.t32(dp_imm32(0, false, ri, rs, mod_imm(3).unwrap())); // and.w ri, rs, #3
+        self.t32(tb32(half, 15, ri)); // tbb/tbh [pc, ri(, lsl #1)]
+        let table = self.here();
+        // The table (data, not instructions): 4 bytes or 4 halfwords, filled in below.
+        for _ in 0..if half { 4 } else { 2 } {
+            self.code.push(0);
+        }
+        let mut cases = Vec::new();
+        let mut ends = Vec::new();
+        for _ in 0..4 {
+            cases.push(self.here());
+            for _ in 0..1 + self.below(3) {
+                self.simple();
+            }
+            ends.push(self.here());
+            self.t16(0); // b end
+        }
+        let end = self.here();
+        for &at in &ends {
+            self.set(at, &[b16(end as i32 - (at as i32 + 4))]);
+        }
+        let entries: Vec<u32> = cases.iter().map(|&c| (c - table) / 2).collect();
+        if half {
+            let hw: Vec<u16> = entries.iter().map(|&e| e as u16).collect();
+            self.set(table, &hw);
+        } else {
+            let hw: Vec<u16> = entries.chunks(2).map(|p| (p[0] | p[1] << 8) as u16).collect();
+            self.set(table, &hw);
         }
     }
 
@@ -742,24 +779,23 @@ impl Gen {
         // BKPT and UDF fault (the handler skips them): not in loop bodies, where they would
         // fault on every pass.
         let faulting = if in_loop { 0 } else { 1 };
-        match self.weighted(&[6, 2, 1, 2, 3, 2, faulting, faulting]) {
-            0 => self.it_block(),
-            1 => {
+        match self.weighted(&[2, 1, 2, 3, 2, faulting, faulting]) {
+            0 => {
                 let rd = self.data();
                 self.t32(mrs32(rd));
             }
-            2 => {
+            1 => {
                 let rn = self.any();
                 self.t32(msr32(rn));
             }
-            3 => {
+            2 => {
                 let (unsigned, rd, rn) = (self.chance(50), self.data(), self.any());
                 let (sh, amount) = (self.below(2), self.below(32));
                 let amount = if sh == 1 && amount == 0 { 1 } else { amount };
                 let sat = self.below(32);
                 self.t32(sat32(unsigned, sh, rd, rn, amount, sat));
             }
-            4 => {
+            3 => {
                 // flag-setting shifts by a register
                 if self.chance(50) {
                     let (opc, rdn, rm) = (self.pick(&[2, 3, 4, 7]), self.data_lo(), self.any_lo());
@@ -769,7 +805,7 @@ impl Gen {
                     self.t32(shift_reg32(ty, true, rd, rn, rm));
                 }
             }
-            5 => {
+            4 => {
                 let rn = self.pick(PTR);
                 match self.below(3) {
                     0 => self.t32(CLREX32),
@@ -782,7 +818,7 @@ impl Gen {
                     }
                 }
             }
-            6 => {
+            5 => {
                 // BKPT (not semihosting): a debug event, HardFault, skipped by the handler
                 let imm = self.below(0xab);
                 self.t16_faulting(bkpt16(imm));
@@ -804,7 +840,20 @@ impl Gen {
             mask |= ((fc & 1) ^ u32::from(!then)) << (3 - k);
         }
         self.t16(it16(fc, mask));
-        for _ in 0..n {
+        // A third of them end in a branch forward over a few instructions (the last
+        // instruction of an IT block may branch: B, BX... with the block's condition).
+        let branch = self.chance(33);
+        for k in 0..n {
+            if branch && k + 1 == n {
+                let at = self.here();
+                self.t16(0);
+                for _ in 0..1 + self.below(3) {
+                    self.simple();
+                }
+                let off = self.here() as i32 - (at as i32 + 4);
+                self.set(at, &[b16(off)]);
+                break;
+            }
             match self.below(8) {
                 0 => {
                     let (op, rd, rm, imm5) = (self.below(3), self.data_lo(), self.any_lo(), self.below(32));

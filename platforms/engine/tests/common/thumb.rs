@@ -109,6 +109,11 @@ pub fn it16(firstcond: u32, mask: u32) -> u16 {
     (0xbf00 | firstcond << 4 | mask) as u16
 }
 
+/// A7.7.185 TBB / TBH T1: `1110 1000 1101 Rn | 1111 0000 000 H Rm`.
+pub fn tb32(half: bool, rn: u32, rm: u32) -> (u16, u16) {
+    ((0xe8d0 | rn) as u16, (0xf000 | u32::from(half) << 4 | rm) as u16)
+}
+
 /// A7.7.88 NOP T1.
 pub const NOP16: u16 = 0xbf00;
 
