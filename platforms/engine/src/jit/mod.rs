@@ -1,51 +1,72 @@
-//! The block compiler: the engine's second tier. Hot straight-line Thumb code is translated,
-//! one basic block at a time, to host machine code with Cranelift, and run from there.
+//! The block compiler: the engine's second tier. Hot Thumb code is translated, one region
+//! at a time, to host machine code with Cranelift, and run from there.
 //!
-//! # What a compiled block is
-//! A block starts at a PC the interpreter has reached often enough (`Machine::set_jit`), runs
-//! through instructions the compiler knows (data processing, shifts, multiplies, divides,
-//! bitfields, extends, ADR/MOVT, single, dual and multiple loads and stores, NOP) and ends after
-//! a branch (B, B<cond>, CBZ/CBNZ, BL, BX, POP/LDM with the PC), before the first instruction it
-//! does not know (IT, MRS/MSR, CPS, SVC, BKPT, WFI, exclusives, TBB/TBH...), at the end of the
-//! 1 KiB decode-cache page, before the stop address, or after [`MAX_INSTRS`]. Guest registers
-//! and flags live in host registers (Cranelift variables) for the whole block; only those the
-//! block writes are stored back, and flag values nothing reads are never computed.
+//! # What a compiled region is
+//! A region starts at a PC the interpreter has reached often enough (`Machine::set_jit`). It
+//! is made of *runs*: straight-line instructions the compiler knows (data processing, shifts,
+//! multiplies, divides, bitfields, extends, ADR/MOVT, every single, dual and multiple load
+//! and store form, IT blocks, NOP), each ending after a branch (B, B<cond>, CBZ/CBNZ, BL, BX,
+//! BLX, TBB/TBH, POP/LDM/LDR with the PC), before the first instruction the compiler does not
+//! know (MRS/MSR, CPS, SVC, BKPT, WFI, exclusives, SSAT/USAT...), at the end of the 1 KiB
+//! decode-cache page, before the stop address, or after [`MAX_INSTRS`]. The first run is the
+//! one at the start; the others are those its direct branches lead to in the same page, where
+//! the program has already been (up to 24 runs, 256 instructions). A branch from one run to
+//! another of the same region, a loop's back edge included, stays in host code for as long
+//! as the cycle budget (`room`, the cycles left before the next event) covers a whole pass of
+//! the run it goes to; any other branch leaves with the PC it computed.
 //!
-//! A block whose final branch jumps back to its own start (a tight loop) loops in host code
-//! for as long as the cycle budget it is given (`room`, the cycles left before the next event)
-//! covers another whole pass.
+//! An IT block is compiled whole or not at all: each of its instructions runs under its
+//! condition (a skipped one costs one cycle, as in the interpreter), and only its last may
+//! branch.
+//!
+//! # Two tiers
+//! A region is first compiled fast: registers and flags stay in the core's memory, their
+//! values known only along straight-line code, and Cranelift runs without optimisation and
+//! with its single-pass register allocator. A region that keeps running (the guest cycles
+//! spent in it pass [`tier_up_cycles`], 2 M by default) is compiled again optimised, with the
+//! guest registers and flags in host registers across the whole region (Cranelift
+//! variables): only registers the region writes are stored back, and flag values nothing
+//! reads are never computed.
 //!
 //! # Exactly the interpreter's semantics
-//! A block is entered only when all of it fits before the next event (`max_cycles <= room`),
-//! so interrupts, timers and the stop address are seen at the same instruction boundaries, with
-//! the same `now` and `instret`, as without it. Anything out of the ordinary *bails*: the block
-//! stores its state as it was before the instruction in question, sets the PC to it and returns
-//! [`EXIT_BAIL`], and the interpreter executes that instruction (and raises its fault, if it
-//! has one). Memory accesses are compiled only for plain RAM: an access that is misaligned,
-//! outside RAM (devices, the SCS, bit-band aliases), or a store to a page that holds decoded
-//! code (self-modifying code: the interpreter invalidates the caches) bails. So does a divide
-//! by zero, and a BX or POP to a target that is not plain Thumb code (an exception return, or
-//! bit 0 clear).
+//! A region is entered only when its first run fits before the next event (`max_cycles <=
+//! room`), and every branch inside checks the same for the run it goes to, so interrupts,
+//! timers and the stop address are seen at the same instruction boundaries, with the same
+//! `now` and `instret`, as without it. Anything out of the ordinary *bails*: the region
+//! stores its state as it was before the instruction in question (ITSTATE included), sets the
+//! PC to it and returns [`EXIT_BAIL`], and the interpreter executes that instruction (and
+//! raises its fault, if it has one), then goes on at the next one. Memory accesses are
+//! compiled only for plain memory: an access outside the board's memory regions (devices, the
+//! SCS, bit-band aliases), a misaligned one that must fault (LDRD/STRD, LDM/STM, or any with
+//! CCR.UNALIGN_TRP set), or a store to a page that holds decoded code (self-modifying code:
+//! the interpreter invalidates the caches) bails. So does a divide by zero, and a BX, BLX or
+//! load of the PC to a target that is not plain Thumb code (an exception return, or bit 0
+//! clear).
 //!
 //! The differential test runs every instruction it checks against Unicorn through this
-//! compiler too (`Machine::step_one_jit`), and the conformance firmware runs with blocks
-//! compiled at first sight (`TWINBED_JIT=eager`), comparing output byte for byte.
+//! compiler too (`Machine::step_one_jit`, inside IT blocks too), the random-program test
+//! compares whole programs (both tiers) with the interpreter, and the conformance firmware and
+//! the benchmark corpus run with blocks compiled at first sight (`TWINBED_JIT=eager`),
+//! comparing output byte for byte.
 //!
 //! # Sharing
-//! Compiled code is immutable and lives for the whole process, in one Cranelift module behind
-//! a mutex, with a cache keyed by (address, the block's halfwords): every
-//! machine and every snapshot running the same firmware uses the same compiled blocks, and
-//! the compiler runs once per block per process. Machines keep only references to them, so a
-//! machine stays plain data; serialised snapshots leave them out and recompile on demand.//!
+//! Compiled code is immutable and lives for the whole process, in one Cranelift module per
+//! tier behind a mutex, with a cache keyed by (address, the region's runs and halfwords):
+//! every machine and every snapshot running the same firmware uses the same compiled
+//! regions, and the compiler runs once per region per process. Machines keep only references
+//! to them, so a machine stays plain data; serialised snapshots leave them out and recompile
+//! on demand.
+//!
 //! # Where things are
-//! - `mod.rs`: what the machine sees: a compiled block ([`Compiled`]), the state it runs on
-//!   ([`JitIo`], [`JitRegion`]) and its exit codes;
-//! - `cache.rs`: the process-wide compiler and its cache of compiled blocks ([`compile`]);
-//! - `block.rs`: forming a block from the decode-cache page (which instructions, where it ends,
-//!   its worst-case cycles);
-//! - `translate/`: Thumb to Cranelift IR, one function per instruction family (`alu.rs`:
-//!   data processing, bitfields, multiplies, divides; `memory.rs`: loads and stores;
-//!   `branch.rs`: branches and the loop back to the block's start).
+//! - `mod.rs`: what the machine sees: a compiled region ([`Compiled`]), the state it runs on
+//!   ([`JitIo`], [`JitRegion`]), its exit codes and the tiers' threshold;
+//! - `cache.rs`: the process-wide compiler, its cache of compiled regions ([`compile`]) and
+//!   its statistics ([`compile_stats`]);
+//! - `block.rs`: forming a region from the decode-cache page (its runs, IT blocks, where each
+//!   ends, worst-case cycles);
+//! - `translate/`: Thumb to Cranelift IR, one function per instruction family (`mod.rs`: the
+//!   frame, runs, IT blocks and exits; `alu.rs`: data processing, bitfields, multiplies,
+//!   divides; `memory.rs`: loads and stores; `branch.rs`: branches, within the region or out).
 
 mod block;
 mod cache;
