@@ -1,7 +1,7 @@
 //! Running the block compiler's code ([`crate::jit`]): counting block starts, compiling hot
 //! blocks, chaining compiled blocks while they fit before the next event.
 
-use super::decode_cache::{Slot, PAGE, PAGE_ENTRIES};
+use super::decode_cache::{Jump, Slot, JUMPS, PAGE, PAGE_ENTRIES};
 use super::{Machine, Stop};
 use crate::cpu::Exc;
 use crate::jit::{self, Compiled, JitIo, JitRegion};
@@ -68,6 +68,7 @@ impl Machine {
         if let Some(Some(slots)) = self.mem[ri].jit.get_mut(page) {
             slots[idx] = slot;
         }
+        self.mem[ri].jumps.clear();
     }
 
     /// Compiles the region at `pc` (in memory region `ri`), or `None` if it cannot be
@@ -171,17 +172,26 @@ impl Machine {
         }
     }
 
-    /// The compiled block at `pc`, if there is one.
+    /// The compiled block at `pc`, if there is one: from the region's jump cache, else from
+    /// the page's slots (and then into the jump cache).
     #[inline]
-    pub(super) fn hot_block(&self, pc: u32) -> Option<&'static Compiled> {
-        for r in &self.mem {
+    pub(super) fn hot_block(&mut self, pc: u32) -> Option<&'static Compiled> {
+        for r in &mut self.mem {
             let off = pc.wrapping_sub(r.base) as usize;
             if off < r.data.len() {
+                let k = (pc as usize >> 1) % JUMPS;
+                if let Some(j) = r.jumps.get(k) {
+                    if j.pc == pc {
+                        return j.block;
+                    }
+                }
                 let slots = r.jit.get(off / PAGE as usize)?.as_ref()?;
-                return match slots[(off % PAGE as usize) / 2] {
-                    Slot::Hot(b) => Some(b),
-                    _ => None,
-                };
+                let Slot::Hot(b) = slots[(off % PAGE as usize) / 2] else { return None };
+                if r.jumps.is_empty() {
+                    r.jumps.resize(JUMPS, Jump::EMPTY);
+                }
+                r.jumps[k] = Jump { pc, block: Some(b) };
+                return Some(b);
             }
         }
         None
