@@ -15,12 +15,15 @@ use std::time::Instant;
 /// Compiled blocks kept in the process-wide cache before it stops taking new ones.
 const CACHE_LIMIT: usize = 1 << 18;
 
-/// A region as the cache knows it: where it starts, its runs (start, length, then halfwords),
-/// whether its branches stay inside, and the ITSTATE it starts with.
+/// A region as the cache knows it: where it starts, the decode-cache page it is formed from
+/// (address and bytes), the stop address if it is in the page, and how it is compiled.
 #[derive(Hash, PartialEq, Eq)]
 struct Key {
     pc: u32,
-    code: Vec<u16>,
+    page_base: u32,
+    page: Box<[u8]>,
+    stop_at: Option<u32>,
+    max_instrs: usize,
     follow: bool,
     it0: u8,
     optimise: bool,
@@ -139,29 +142,39 @@ pub(crate) fn compile(
 ) -> Option<&'static Compiled> {
     let started = Instant::now();
     let follow = visited.is_some();
-    let runs = form_region(pc, page_base, page, stop_at, max_instrs, visited, it0);
-    if runs[0].instrs.is_empty() {
-        return None;
-    }
     let jit = jit()?;
-    let mut code = Vec::new();
-    for r in &runs {
-        code.extend([r.start as u16, (r.start >> 16) as u16, r.instrs.len() as u16]);
-        let mut at = r.start;
-        for i in &r.instrs {
-            for k in 0..u32::from(i.size / 2) {
-                let o = at.wrapping_add(2 * k).wrapping_sub(page_base) as usize;
-                code.push(u16::from_le_bytes([page[o], page[o + 1]]));
-            }
-            at = at.wrapping_add(u32::from(i.size));
-        }
-    }
+    // Keyed by the whole page, not by the runs formed: machines whose programs have been to
+    // different places in the page (`visited`) share the first region compiled there, which
+    // runs exactly as any other would. (Keyed by the runs, every machine of a power-cut sweep
+    // compiled regions of its own.)
+    let in_page = stop_at.wrapping_sub(page_base) < page.len() as u32;
+    let key = Key {
+        pc,
+        page_base,
+        page: page.into(),
+        stop_at: in_page.then_some(stop_at),
+        max_instrs,
+        follow,
+        it0,
+        optimise,
+    };
     let mut j = jit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let key = Key { pc, code, follow, it0, optimise };
     if let Some(c) = j.cache.get(&key) {
         return *c;
     }
-    let compiled = j.build(&runs, follow, it0, optimise);
+    let runs = form_region(pc, page_base, page, stop_at, max_instrs, visited, it0);
+    if runs[0].instrs.is_empty() {
+        if j.cache.len() < CACHE_LIMIT {
+            j.cache.insert(key, None);
+        }
+        return None;
+    }
+    // A region with a loop (a branch back to one of its runs at or before the branch) goes
+    // to the optimising tier straight away: loops are where the time goes.
+    let loops = runs
+        .iter()
+        .any(|r| r.successors().iter().any(|&(t, _)| t <= r.start && runs.iter().any(|q| q.start == t)));
+    let compiled = j.build(&runs, follow, it0, optimise || (follow && loops));
     if j.cache.len() < CACHE_LIMIT {
         j.cache.insert(key, compiled);
     }
