@@ -1,5 +1,5 @@
-//! Corpus workload `blake2s` (see [`twinbed_corpus::workloads::blake2s`]).
+//! Corpus workload `blake2s` (see [`twinbed_corpus::workloads::hash`]).
 #![no_std]
 #![no_main]
 
-twinbed_corpus::corpus_main!(twinbed_corpus::workloads::blake2s::Blake2sStream::new());
+twinbed_corpus::corpus_main!(twinbed_corpus::workloads::hash::Blake2sStream::new());

@@ -1,5 +1,5 @@
-//! Corpus workload `sha256` (see [`twinbed_corpus::workloads::sha256`]).
+//! Corpus workload `sha256` (see [`twinbed_corpus::workloads::hash`]).
 #![no_std]
 #![no_main]
 
-twinbed_corpus::corpus_main!(twinbed_corpus::workloads::sha256::Sha256Stream::new());
+twinbed_corpus::corpus_main!(twinbed_corpus::workloads::hash::Sha256Stream::new());
