@@ -400,7 +400,7 @@ mod tests {
             profile: CorpusProfile::Size,
             mode: CorpusMode::Cpu,
             jit_on: m(Runner::Ours, on_ms, &["a", "b"]),
-            compiled: twinbed_engine::CompileStats { blocks: 10, nanos: compile_ms * 1_000_000 },
+            compiled: twinbed_engine::CompileStats { blocks: 10, instrs: 0, nanos: compile_ms * 1_000_000 },
             jit_off: m(Runner::Ours, off_ms, &["a", "b"]),
             qemu: m(Runner::Qemu(QemuMode::Free), qemu_ms, &["a", "b"]),
         }
