@@ -97,7 +97,9 @@ pub(super) fn form_run(pc: u32, page_base: u32, page: &[u8], stop_at: u32, max: 
             match hw(at.wrapping_add(2)) {
                 Some(h2) => (h2, 4u8),
                 None => {
-                    it_start.map(|k| instrs.truncate(k));
+                    if let Some(k) = it_start {
+                        instrs.truncate(k);
+                    }
                     break;
                 }
             }

@@ -130,6 +130,7 @@ pub fn forget_compiled_blocks() {
 /// second tier. Compiled code finds
 /// memory through the region table of [`JitIo`](super::JitIo), so it does not depend on the
 /// board's memory map.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn compile(
     pc: u32,
     page_base: u32,
