@@ -20,8 +20,8 @@ const _: () = assert!(
     "the sample hook's name must be twinbed_contract::hook::SYMBOL"
 );
 
-/// `a == b`, at compile time.
-const fn same_str(a: &str, b: &str) -> bool {
+/// `a == b`, at compile time (for build-time knobs read with `option_env!`).
+pub const fn same_str(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

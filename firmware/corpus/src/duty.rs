@@ -12,7 +12,7 @@ use crate::{finish, Workload, SLICES};
 use core::ptr::write_volatile;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::Relaxed};
 
-const TIMER0: usize = 0x4000_0000;
+const TIMER0: usize = twinbed_bsp::map::TIMER0;
 const TIMER0_IRQ: u32 = 8;
 // CMSDK APB timer registers: CTRL (bit 0 enable, bit 3 interrupt enable), RELOAD, INTSTATUS
 // (write 1 to clear).

@@ -25,6 +25,7 @@ pub mod workloads;
 
 use cortex_m_semihosting::debug;
 use twinbed_bsp::println;
+use twinbed_bsp::testbed::same_str;
 
 /// A benchmark workload: state advanced a slice at a time.
 pub trait Workload {
@@ -51,26 +52,11 @@ pub enum Mode {
     Duty,
 }
 
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// The driver, from `TWINBED_CORPUS_MODE` at build time (`cpu` by default).
 pub const MODE: Mode = match option_env!("TWINBED_CORPUS_MODE") {
     None => Mode::Cpu,
-    Some(s) if str_eq(s, "cpu") => Mode::Cpu,
-    Some(s) if str_eq(s, "duty") => Mode::Duty,
+    Some(s) if same_str(s, "cpu") => Mode::Cpu,
+    Some(s) if same_str(s, "duty") => Mode::Duty,
     Some(_) => panic!("TWINBED_CORPUS_MODE must be cpu or duty"),
 };
 
@@ -78,9 +64,9 @@ pub const MODE: Mode = match option_env!("TWINBED_CORPUS_MODE") {
 /// 86,400 (a day of wakes in duty mode), tiny 1,000.
 pub const SLICES: u32 = match option_env!("TWINBED_CORPUS_SCALE") {
     None => 8_640,
-    Some(s) if str_eq(s, "quick") => 8_640,
-    Some(s) if str_eq(s, "full") => 86_400,
-    Some(s) if str_eq(s, "tiny") => 1_000,
+    Some(s) if same_str(s, "quick") => 8_640,
+    Some(s) if same_str(s, "full") => 86_400,
+    Some(s) if same_str(s, "tiny") => 1_000,
     Some(_) => panic!("TWINBED_CORPUS_SCALE must be quick, full or tiny"),
 };
 
